@@ -1,0 +1,3 @@
+from pkd_toolkit.cli import main
+
+main()

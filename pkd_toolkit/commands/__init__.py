@@ -1,0 +1,1 @@
+"""The core's sub-commands, one module per group; each module has ``register(cli)``."""

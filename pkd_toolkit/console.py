@@ -1,0 +1,21 @@
+"""Where the CLI writes: results to stdout, messages to stderr. Never interprets rich markup in messages."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    err.print(Text.assemble(("error: ", "bold red"), message))
+
+
+def warning(message: str) -> None:
+    err.print(Text.assemble(("warning: ", "bold yellow"), message))
+
+
+def info(message: str) -> None:
+    err.print(Text(message, style="dim"))

@@ -1,0 +1,134 @@
+"""The core's own recipe sections: networks, training, evaluation.
+
+Component sections (``data``, ``modalities``, ``backbone``, ``exits``,
+``schedules``, ``ensembles``) are validated by the config models their plugins
+register; :mod:`pkd_toolkit.recipe` assembles the full model. Models here are
+plain pydantic, refuse unknown keys, and import no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from pkd_toolkit.registry import ComponentConfig, unknown_name_message
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def known_names(info: ValidationInfo, what: str) -> list[str] | None:
+    """Names declared elsewhere in the recipe (``networks``, ``modalities``), from the validation context."""
+    return (info.context or {}).get(what)
+
+
+def check_known(value: str, info: ValidationInfo, section: str) -> str:
+    """Refuse ``value`` unless it is a key of the recipe's ``section`` (``networks`` or ``modalities``)."""
+    names = known_names(info, section)
+    if names is not None and value not in names:
+        raise ValueError(unknown_name_message(f"name (not one of the recipe's {section})", value, names))
+    return value
+
+
+class OptimizerSettings(StrictModel):
+    """An optimizer built by timm's ``create_optimizer_v2``."""
+
+    name: Literal["sgd", "momentum", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = "adam"
+    lr: PositiveFloat = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    eps: PositiveFloat | None = Field(default=None, description="Adam-family epsilon; the published PKD code uses 1e-3")
+    lr_per_network: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="learning rate of each network's parameters, overriding lr"
+    )
+
+    @field_validator("lr_per_network")
+    @classmethod
+    def _networks_exist(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        for name in value:
+            check_known(name, info, "networks")
+        return value
+
+
+class SchedulerSettings(StrictModel):
+    """Learning-rate schedule, stepped once per epoch."""
+
+    name: Literal["constant", "step", "cosine"] = "step"
+    milestones: list[PositiveInt] = Field(default_factory=list, description="step: epochs where lr is multiplied by gamma")
+    gamma: PositiveFloat = 0.1
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+
+
+class StageSettings(StrictModel):
+    """How long and with what one training stage runs."""
+
+    epochs: Annotated[int, Field(ge=0)] = 1
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+
+class BackboneTraining(StageSettings):
+    """Stage (a): each network's backbone trained with cross entropy on its final head."""
+
+
+class TrainSettings(StrictModel):
+    """Engine settings shared by every stage."""
+
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    amp: bool = Field(default=True, description="mixed precision (CUDA only; ignored on CPU)")
+    batch_size: PositiveInt = 32
+    eval_batch_size: PositiveInt | None = None
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    deterministic: bool = False
+    eval_every: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"
+    )
+
+
+class ExitConfig(ComponentConfig):
+    """Base of every exit component's config: where the exit is attached."""
+
+    at: str | Annotated[int, Field(ge=1)] = Field(
+        description="backbone stage the exit reads: a stage name, or its 1-based number"
+    )
+
+
+class NetworkBase(StrictModel):
+    """One network per modality: a backbone, its exits and (optionally) trained weights."""
+
+    modality: str = Field(description="key of the recipe's modalities section this network sees")
+    weights: Path | None = Field(
+        default=None, description="a checkpoint of this trained network: stage (a) is skipped for it"
+    )
+
+    @field_validator("modality")
+    @classmethod
+    def _modality_exists(cls, value: str, info: ValidationInfo) -> str:
+        return check_known(value, info, "modalities")
+
+
+class EarlyExitSettings(StrictModel):
+    """How the early-exit policy is evaluated on the test split."""
+
+    thresholds: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.5, 0.9, 0.99, 0.999, 0.9999, 1.0],
+        description="confidence thresholds; 1 means never exit early",
+    )
+
+
+class RecipeBase(StrictModel):
+    """The recipe's core sections; component sections are added by :func:`pkd_toolkit.recipe.recipe_model`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the run folder")
+    description: str = ""
+    seed: int = 0
+    output_dir: Path = Field(default=Path("runs"), description="run folders are created under it")
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    backbones: BackboneTraining = Field(default_factory=BackboneTraining)
+    early_exit: EarlyExitSettings = Field(default_factory=EarlyExitSettings)
