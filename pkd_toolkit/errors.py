@@ -36,3 +36,9 @@ class UnknownComponentError(UsageError):
 
 class PluginError(PkdError):
     """A plugin misbehaved in a way that stops the current command."""
+
+
+class Interrupted(PkdError):
+    """The user stopped a command (Ctrl-C); what was written stays consistent."""
+
+    exit_code = 130

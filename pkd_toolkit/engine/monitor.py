@@ -1,0 +1,119 @@
+"""What a run tells: a log file, metrics as JSON lines (and TensorBoard when installed), progress.
+
+On a terminal the batches of an epoch show as a rich progress bar; otherwise
+(CI, a cluster job's log file) each epoch is one plain line. Only rank 0
+writes files or prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pkd_toolkit import console
+
+LOG_FILE = "run.log"
+METRICS_FILE = "metrics.jsonl"
+T = TypeVar("T")
+
+
+class Monitor:
+    def __init__(self, run_dir: Path, *, enabled: bool = True, tensorboard: bool = True):
+        self.enabled = enabled
+        self.run_dir = run_dir
+        self.logger = logging.getLogger(f"pkd_toolkit.run.{run_dir}")
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self._writer = None
+        if enabled:
+            handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+            self.logger.addHandler(handler)
+            self._writer = _tensorboard_writer(run_dir) if tensorboard else None
+
+    def info(self, message: str) -> None:
+        if self.enabled:
+            self.logger.info(message)
+            console.err.print(message, markup=False, highlight=False)
+
+    def record(self, record: dict[str, Any], step: int | None = None) -> None:
+        """Append one JSON line to metrics.jsonl (and scalars to TensorBoard)."""
+        if not self.enabled:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, allow_nan=True) + "\n")
+        if self._writer is not None and step is not None:
+            prefix = record.get("stage", "run")
+            for key, value in record.items():
+                if isinstance(value, float | int) and key not in ("time", "epoch", "stage_index"):
+                    self._writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def forget_after(self, stage_index: int, epoch: int) -> None:
+        """Drop metric lines beyond a checkpoint, so a resumed run does not log an epoch twice."""
+        path = self.run_dir / METRICS_FILE
+        if not self.enabled or not path.exists():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            position = (record.get("stage_index", -1), record.get("epoch", -1))
+            if position < (stage_index, epoch):
+                kept.append(line)
+        from pkd_toolkit.atomic import write_text
+
+        write_text(path, "".join(f"{line}\n" for line in kept))
+
+    def progress(self, items: Iterable[T], total: int, description: str) -> Iterator[T]:
+        """Iterate ``items``, with a progress bar on a terminal."""
+        if not (self.enabled and console.err.is_terminal):
+            yield from items
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
+        with Progress(*columns, console=console.err, transient=True) as bar:
+            task = bar.add_task(description, total=total, status="")
+            for item in items:
+                yield item
+                bar.update(task, advance=1)
+
+    def close(self) -> None:
+        for handler in list(self.logger.handlers):
+            handler.close()
+            self.logger.removeHandler(handler)
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the optional extra is not installed
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.4g}" if not math.isnan(value) else f"{key} nan")
+        else:
+            parts.append(f"{key} {value}")
+    return "  ".join(parts)

@@ -1,0 +1,221 @@
+"""The training loop: runs stages epoch by epoch, checkpoints after each, resumes mid-stage."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pkd_toolkit.engine import checkpoint
+from pkd_toolkit.engine.evaluate import predict
+from pkd_toolkit.engine.loaders import eval_loader, train_loader
+from pkd_toolkit.engine.monitor import Monitor, format_metrics
+from pkd_toolkit.engine.optim import build_optimizer, build_scheduler
+from pkd_toolkit.engine.runtime import Runtime, average_gradients, epoch_seed, seed_everything
+from pkd_toolkit.engine.stages import Stage, StepContext
+from pkd_toolkit.errors import PkdError
+from pkd_toolkit.metrics import topk_accuracy
+from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT, Run
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class Position:
+    """Where a run is: the stage being run, the epochs it finished, and the stages finished before it."""
+
+    stage_index: int = 0
+    epoch: int = 0
+    finished: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage_index": self.stage_index, "epoch": self.epoch, "finished": list(self.finished)}
+
+
+class NonFiniteLoss(PkdError):
+    pass
+
+
+@dataclass
+class Splits:
+    """The datasets a run trains and evaluates on (built once, shared by every stage)."""
+
+    train: Any
+    test: Any
+
+
+class Trainer:
+    def __init__(
+        self,
+        run: Run,
+        model: nn.Module,
+        runtime: Runtime,
+        monitor: Monitor,
+        splits: Splits,
+        modalities: Mapping[str, str],
+    ):
+        self.run = run
+        self.model = model
+        self.runtime = runtime
+        self.monitor = monitor
+        self.splits = splits
+        self.modalities = modalities  # network name -> modality key
+        self.settings = run.recipe.train
+
+    # -- the run's stages ---------------------------------------------------------------
+
+    def fit(self, stages: list[Stage], resume: dict[str, Any] | None = None) -> Position:
+        position = Position(**resume["position"]) if resume else Position()
+        for index, stage in enumerate(stages):
+            if stage.name in position.finished:
+                continue
+            resuming_here = resume is not None and index == position.stage_index
+            self._run_stage(stage, index, position, resume if resuming_here else None)
+            position = Position(index + 1, 0, [*position.finished, stage.name])
+        if self.runtime.is_main:
+            self._save(LAST_CHECKPOINT, position, {}, {}, None, None)
+        return position
+
+    def _run_stage(self, stage: Stage, index: int, position: Position, state: dict[str, Any] | None) -> None:
+        start_epoch = position.epoch if state else 0
+        self.run.hook.pkd_stage_start(run=self.run, stage=stage)
+        self._freeze_all_but(stage)
+        optimizers = {o.name: build_optimizer(o.parameters, o.optimizer, o.lr) for o in stage.objectives}
+        schedulers = {o.name: build_scheduler(optimizers[o.name], o.scheduler, stage.epochs) for o in stage.objectives}
+        scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=self.runtime.amp)
+        best = None
+        if state:
+            for name, optimizer in optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            for name, scheduler in schedulers.items():
+                scheduler.load_state_dict(state["schedulers"][name])
+            scaler.load_state_dict(state["scaler"])
+            best = state.get("best")
+        self.monitor.info(f"stage {stage.name}: {stage.epochs} epochs, objectives {', '.join(optimizers)}")
+        metrics: dict[str, float] = {}
+        for epoch in range(start_epoch, stage.epochs):
+            started = time.time()
+            metrics = self._train_epoch(stage, index, epoch, optimizers, scaler)
+            for scheduler in schedulers.values():
+                scheduler.step(epoch + 1)
+            if self._evaluation_due(stage, epoch):
+                metrics.update(self._evaluate(stage))
+            metrics["seconds"] = time.time() - started
+            here = Position(index, epoch + 1, position.finished)
+            improved = "val_top1" in metrics and (best is None or metrics["val_top1"] > best)
+            best = metrics["val_top1"] if improved else best
+            if self.runtime.is_main:
+                self.monitor.record({"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}, step=epoch + 1)
+                self._save(LAST_CHECKPOINT, here, optimizers, schedulers, scaler, best)
+                if improved:
+                    self._copy_best(stage)
+            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {format_metrics(metrics)}")
+            self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
+        self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
+
+    # -- one epoch -------------------------------------------------------------------------
+
+    def _train_epoch(self, stage: Stage, index: int, epoch: int, optimizers: dict, scaler: Any) -> dict[str, float]:
+        seed = epoch_seed(self.run.recipe.seed, index, epoch)
+        seed_everything(seed)
+        self.model.eval()
+        for module in stage.train_modules:
+            module.train()
+        active = [o for o in stage.objectives if o.active(epoch)]
+        loader = train_loader(self.splits.train, self.settings, self.runtime, seed, epoch)
+        if len(loader) == 0:
+            raise PkdError(f"stage {stage.name}: the train split has no complete batch; lower train.batch_size")
+        sums: dict[str, float] = {}
+        samples = 0
+        for batch in self.monitor.progress(loader, len(loader), f"{stage.name} {epoch + 1}/{stage.epochs}"):
+            context = StepContext(batch, epoch, self.modalities, self.runtime.device)
+            with self.runtime.autocast():
+                losses = {o.name: o.loss(context) for o in active}
+            total = sum(losses.values())
+            if not bool(torch.isfinite(total)):
+                self._stop_on_non_finite(stage, epoch, losses)
+            scaler.scale(total).backward()
+            if self.runtime.distributed:
+                average_gradients([p for o in active for p in o.parameters], self.runtime.world_size)
+            for objective in active:
+                scaler.step(optimizers[objective.name])
+            scaler.update()
+            for objective in active:
+                optimizers[objective.name].zero_grad(set_to_none=True)
+            samples += len(context.labels)
+            for name, value in {**{f"loss/{k}": float(v) for k, v in losses.items()}, **context.metrics}.items():
+                sums[name] = sums.get(name, 0.0) + value
+        steps = len(loader)
+        metrics = {name: value / steps for name, value in sums.items()}
+        for objective in active:
+            metrics[f"lr/{objective.name}"] = optimizers[objective.name].param_groups[0]["lr"]
+        metrics["samples"] = float(samples * self.runtime.world_size)
+        return metrics
+
+    def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
+        bad = ", ".join(f"{name} = {float(value)}" for name, value in losses.items() if not torch.isfinite(value))
+        last = self.run.path(CHECKPOINTS, LAST_CHECKPOINT)
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+        raise NonFiniteLoss(
+            f"stage {stage.name!r}, epoch {epoch + 1}: the loss is not finite ({bad}); training stopped and {kept}. "
+            "Lower the learning rate, or turn off train.amp if it is on."
+        )
+
+    # -- evaluation and checkpoints ------------------------------------------------------
+
+    def _evaluation_due(self, stage: Stage, epoch: int) -> bool:
+        every = self.settings.eval_every
+        return bool(stage.evaluate) and every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == stage.epochs)
+
+    def _evaluate(self, stage: Stage) -> dict[str, float]:
+        networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
+        loader = eval_loader(self.splits.test, self.settings, self.runtime)
+        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, f"{stage.name} eval")
+        metrics = {}
+        for key, exits in predictions.logits.items():
+            for exit_name, logits in exits.items():
+                metrics[f"val/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
+        metrics["val_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
+        return metrics
+
+    def _freeze_all_but(self, stage: Stage) -> None:
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in stage.parameters():
+            parameter.requires_grad_(True)
+
+    def _save(self, name: str, position: Position, optimizers: dict, schedulers: dict, scaler: Any, best: Any) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "recipe": self.run.recipe.model_dump(mode="json"),
+            "position": position.as_dict(),
+            "model": self.model.state_dict(),
+            "optimizers": {k: v.state_dict() for k, v in optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in schedulers.items()},
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "best": best,
+            "rng": checkpoint.rng_state(),
+        }
+        path = self.run.path(CHECKPOINTS, name)
+        checkpoint.save(path, state)
+        self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="last")
+
+    def _copy_best(self, stage: Stage) -> None:
+        path = self.run.path(CHECKPOINTS, f"best-{stage.name}.pt")
+        from pkd_toolkit.atomic import atomic_path
+
+        with atomic_path(path) as temporary:
+            shutil.copyfile(self.run.path(CHECKPOINTS, LAST_CHECKPOINT), temporary)
+        self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="best")
+
+
+def restore(model: nn.Module, state: dict[str, Any]) -> None:
+    """Load a checkpoint's module states and random generators into a freshly built run."""
+    model.load_state_dict(state["model"])
+    checkpoint.restore_rng(state["rng"])
