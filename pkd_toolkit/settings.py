@@ -113,13 +113,50 @@ class NetworkBase(StrictModel):
         return check_known(value, info, "modalities")
 
 
-class EarlyExitSettings(StrictModel):
-    """How the early-exit policy is evaluated on the test split."""
+AllSegments = Literal["all"]
+SegmentCount = PositiveInt | AllSegments
+SegmentSetting = SegmentCount | dict[str, SegmentCount]
 
-    thresholds: list[Annotated[float, Field(gt=0, le=1)]] = Field(
-        default_factory=lambda: [0.5, 0.9, 0.99, 0.999, 0.9999, 1.0],
-        description="confidence thresholds; 1 means never exit early",
+
+class EarlyExitSettings(StrictModel):
+    """How the early-exit policy is evaluated on the test split (see docs/ensembles.md).
+
+    A video stops at the first stage whose ensemble confidence (largest softmax
+    probability) exceeds the threshold. Every threshold is evaluated with every
+    segment setting, giving top-1 accuracy against average GMACs per video.
+    """
+
+    ensemblers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="labels of the ensembles (see ensembles[].label) the policy is evaluated with; "
+        "default: 'wise' when the recipe lists it, else the last ensemble",
     )
+    thresholds: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999, 0.9999999, 0.99999995, 1.0],
+        min_length=1,
+        description="confidence thresholds in (0, 1]; 1 never exits early (the published range is 0.995 .. 0.99999995)",
+    )
+    segments: list[SegmentSetting] = Field(
+        default_factory=lambda: ["all", 3, 1],
+        min_length=1,
+        description="segments per video to evaluate, each 'all' (every segment in the score files), a count for every "
+        "network, or a mapping network -> count ('all' for the networks left out); counts above what the score "
+        "files hold mean all of them",
+    )
+    tolerance: Annotated[float, Field(ge=0)] = Field(
+        default=1.0,
+        description="accuracy points the summary may lose: it reports the cheapest point within this of the full ensemble",
+    )
+
+    @field_validator("segments")
+    @classmethod
+    def _networks_exist(cls, value: list[SegmentSetting], info: ValidationInfo) -> list[SegmentSetting]:
+        for setting in value:
+            if isinstance(setting, dict):
+                for name in setting:
+                    check_known(name, info, "networks")
+        return value
 
 
 class RecipeBase(StrictModel):

@@ -1,0 +1,102 @@
+"""``pkd eval RUN_DIR``: reports recomputed from score files, and every bad input refused clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pkd_toolkit.ensemble import fitted_path
+from pkd_toolkit.scores import score_path
+
+from .synthetic import synthetic_scores
+
+
+@pytest.fixture
+def pkd(cli, plugins):
+    """Run ``pkd ARGS...`` with the test plugins; return (exit status, stdout, stderr with lines unwrapped)."""
+
+    def run(*argv) -> tuple[int, str, str]:
+        result = cli(*argv, plugins=plugins)
+        return result.code, result.out, " ".join(result.err.split())
+
+    return run
+
+
+def test_eval_prints_tables_and_writes_every_schedule(pkd, make_run):
+    run_dir = make_run(schedules=("ce", "pkd"))
+    (run_dir / "report.json").write_text(json.dumps({"recipe": "synthetic", "exits": {"kept": True}}))
+    status, out, err = pkd("eval", run_dir)
+    assert status == 0, err
+    assert "Ensembles (full)" in out and "Early exit: wise (ce)" in out and "Early exit: wise (pkd)" in out
+    assert "cheapest within 1 point(s) of the full ensemble" in out
+    for schedule in ("ce", "pkd"):
+        assert fitted_path(run_dir, schedule, "wise").is_file()
+        assert (run_dir / "ensembles" / schedule / "early_exit.png").is_file()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["exits"] == {"kept": True}  # the engine's sections stay
+    assert {e["schedule"] for e in report["ensembles"]} == {"ce", "pkd"}
+
+
+def test_eval_refits_with_settings_given_by_set(pkd, make_run):
+    run_dir = make_run()
+    status, out, err = pkd("eval", run_dir, "--set", "ensembles.2.iterations=0", "--schedule", "pkd", "--json")
+    assert status == 0, err
+    sections = json.loads(out)
+    saved = json.loads(fitted_path(run_dir, "pkd", "wise").read_text())
+    assert saved["config"]["iterations"] == 0
+    assert saved["state"]["weights"] == [[1.0] * (k + 1) + [0.0] * (11 - k) for k in range(12)]
+    by_name = {e["name"]: e for e in sections["ensembles"]}
+    assert by_name["wise"]["top1"] == by_name["sum"]["top1"]
+
+
+def test_a_run_without_score_files_says_which_stage_writes_them(pkd, make_run):
+    run_dir = make_run(schedules=())
+    status, _, err = pkd("eval", run_dir)
+    assert status == 1
+    assert "no score files" in err and "score-file stage" in err and "pkd run" in err
+
+
+def test_a_missing_train_split_is_named(pkd, make_run):
+    run_dir = make_run()
+    score_path(run_dir, "pkd", "train").unlink()
+    status, _, err = pkd("eval", run_dir)
+    assert status == 1
+    assert "scores/pkd/train.npz: missing; the ensemblers are fitted on the train split" in err
+
+
+def test_score_files_of_another_class_list_are_refused(pkd, make_run):
+    run_dir = make_run()
+    synthetic_scores("test", classes=7).save(score_path(run_dir, "pkd", "test"))
+    status, _, err = pkd("eval", run_dir)
+    assert status == 1
+    assert "train.npz and" in err and "test.npz are scores of different class lists (6 classes vs 7)" in err
+    assert not (run_dir / "ensembles").exists()
+
+
+@pytest.mark.parametrize("threshold", ["0", "1.01", "-0.5"])
+def test_a_threshold_outside_zero_one_is_refused(pkd, make_run, threshold):
+    run_dir = make_run()
+    status, _, err = pkd("eval", run_dir, "--set", f"early_exit.thresholds=[0.9, {threshold}]")
+    assert status == 2
+    assert f"--set early_exit.thresholds=[0.9, {threshold}]: early_exit.thresholds[1]" in err
+    assert not (run_dir / "ensembles").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_refused(pkd, tmp_path):
+    status, _, err = pkd("eval", tmp_path)
+    assert status == 1 and "not a run folder (it has no recipe.yaml" in err
+    status, _, err = pkd("eval", tmp_path / "missing")
+    assert status == 2 and "no such run folder" in err
+
+
+def test_an_unknown_schedule_is_refused_with_the_choices(pkd, make_run):
+    run_dir = make_run(schedules=("ce", "pkd"))
+    status, _, err = pkd("eval", run_dir, "--schedule", "pdk")
+    assert status == 2 and "unknown schedule with score files 'pdk': did you mean 'pkd'" in err
+
+
+def test_a_recipe_without_ensembles_is_refused(pkd, make_run):
+    run_dir = make_run(ensembles=[])
+    status, _, err = pkd("eval", run_dir)
+    assert status == 2 and "the recipe lists no ensembles" in err
