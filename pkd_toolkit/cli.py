@@ -19,6 +19,7 @@ from pkd_toolkit.plugins import get_plugins
 CORE_COMMAND_MODULES = (
     "pkd_toolkit.commands.recipes",
     "pkd_toolkit.commands.plugins",
+    "pkd_toolkit.commands.summary",
     "pkd_toolkit.commands.evaluate",
 )
 
