@@ -1,0 +1,165 @@
+"""The video plugin's commands: ``pkd prepare``, ``pkd inspect``, ``pkd make-synthetic``.
+
+Only typer at import time; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def _size(text: str) -> tuple[int, int]:
+    from pkd_toolkit.errors import UsageError
+
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) < 16 or int(height) < 16 or int(width) % 2 or int(height) % 2:
+        raise UsageError(f"--size {text}: expected WIDTHxHEIGHT, even and at least 16x16, for example 340x256")
+    return int(width), int(height)
+
+
+def _progress_bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from pkd_toolkit import console
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console.err,
+        transient=False,
+    ), description
+
+
+def prepare(
+    source: Path = typer.Argument(..., help="Folder of videos (any format FFmpeg reads), e.g. hmdb51_org."),
+    destination: Path = typer.Argument(..., help="Where the re-encoded tree goes; same layout and names."),
+    codec: str = typer.Option("mpeg4", help="mpeg4 (MPEG-4 Part 2, CoViAR) or h264 (one reference frame)."),
+    size: str = typer.Option("340x256", help="Output WIDTHxHEIGHT."),
+    qscale: int = typer.Option(1, min=1, max=31, help="MPEG-4 quantiser scale (1 = best)."),
+    crf: int = typer.Option(18, min=0, max=51, help="H.264 constant rate factor."),
+    gop: int = typer.Option(12, min=1, help="Frames per GOP (an I-frame, then P-frames)."),
+    jobs: int = typer.Option(os.cpu_count() or 1, min=1, help="Videos encoded at once (processes)."),
+    shard: str = typer.Option("1/1", help="Do part I of N of the videos, e.g. 3/8 (array jobs); run once more without it to merge manifests."),
+) -> None:
+    """Re-encode a tree of videos into the training format (MPEG-4 Part 2, 340x256, GOP 12, no B-frames); resumable."""
+    from pkd_plugins.video.encoding import EncoderSettings
+    from pkd_plugins.video.prepare import REPORT, Shard
+    from pkd_plugins.video.prepare import prepare as run_prepare
+    from pkd_toolkit import console
+    from pkd_toolkit.errors import PkdError, UsageError
+
+    if codec not in ("mpeg4", "h264"):
+        raise UsageError(f"--codec {codec}: choose mpeg4 or h264")
+    width, height = _size(size)
+    settings = EncoderSettings(codec=codec, width=width, height=height, gop=gop, qscale=qscale, crf=crf)  # type: ignore[arg-type]
+    part = Shard.parse(shard)
+    bar, description = _progress_bar("prepare")
+    with bar:
+        task = bar.add_task(description, total=None, failed="")
+
+        def progress(done: int, total: int, failed: int) -> None:
+            bar.update(task, completed=done, total=total, failed=f"{failed} failed" if failed else "")
+
+        manifest = run_prepare(source, destination, settings, jobs=jobs, shard=part, progress=progress)
+    console.info(f"{len(manifest.videos)} videos prepared in {destination} (manifest: {manifest.path.name})")
+    if manifest.failed:
+        raise PkdError(f"{len(manifest.failed)} videos could not be prepared; they are listed in {destination / REPORT}")
+
+
+def inspect(
+    video: Path = typer.Argument(..., help="A video file."),
+    frames: str = typer.Option("", help="Comma-separated frame numbers (default: the end of the first GOP and the middle)."),
+    out: Path = typer.Option(Path("inspect"), help="Folder for the PNG pictures."),
+    per_frame: bool = typer.Option(False, "--per-frame", help="Per-frame MV and residual instead of accumulated."),
+    precision: str = typer.Option("integer", help="MV precision: integer (CoViAR) or subpixel."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Show a video as the networks see it: I-frame, MV and residual pictures, GOP structure, value ranges."""
+    import json
+
+    from pkd_plugins.video.errors import UnsupportedVideo
+    from pkd_plugins.video.inspection import inspect_video
+    from pkd_toolkit import console
+    from pkd_toolkit.errors import UsageError
+
+    try:
+        chosen = [int(text) for text in frames.split(",") if text.strip()]
+    except ValueError:
+        raise UsageError(f"--frames {frames}: expected comma-separated frame numbers, for example 5,17") from None
+    if precision not in ("integer", "subpixel"):
+        raise UsageError(f"--precision {precision}: choose integer or subpixel")
+    report = inspect_video(video, chosen or None, out, accumulate=not per_frame, precision=precision)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report, console)
+    if report["problem"] is not None:
+        raise UnsupportedVideo(video, f"{report['problem']}: no motion vectors or residuals can be shown")
+
+
+def _print_report(report: dict, console) -> None:
+    out = console.out
+    out.print(f"{report['path']}: {report['codec']} {report['width']}x{report['height']}, {report['fps']} fps, "
+              f"{report['frames']} frames ({report['duration']} s), reference frames: {report['reference_frames']}")  # fmt: skip
+    types = report["frame_types"]
+    out.print(f"frame types: {types[:120]}{' ...' if len(types) > 120 else ''}")
+    lengths = report["gop_lengths"]
+    out.print(f"GOPs: {len(lengths)}, lengths {min(lengths)}-{max(lengths)}; starts: {report['gop_starts'][:20]}"
+              f"{' ...' if len(lengths) > 20 else ''}")  # fmt: skip
+    for picture in report.get("pictures", []):
+        mv, residual = picture["mv"], picture["residual"]
+        out.print(
+            f"frame {picture['frame']} (GOP from {picture['gop_start']}, motion of frame {picture['motion_frame']}): "
+            f"dx {mv['dx']['min']}..{mv['dx']['max']}, dy {mv['dy']['min']}..{mv['dy']['max']}, "
+            f"residual {residual['min']}..{residual['max']} (mean |r| {residual['mean_abs']})"
+            + (f" -> {picture['png']}" if "png" in picture else "")
+        )
+
+
+def make_synthetic(
+    destination: Path = typer.Argument(..., help="Folder for the data set (videos/, splits/, synthetic.json)."),
+    preset: str = typer.Option("small", help="tiny (tests), small (quickstart) or benchmark."),
+    seed: int = typer.Option(0, help="The data set is a function of the settings and this seed."),
+    videos_per_class: int = typer.Option(0, min=0, help="Override the preset's videos per class (0: keep)."),
+    frames: int = typer.Option(0, min=0, help="Override the preset's frames per video (0: keep)."),
+    size: str = typer.Option("", help="Override the preset's WIDTHxHEIGHT."),
+    jobs: int = typer.Option(os.cpu_count() or 1, min=1, help="Videos rendered at once (processes)."),
+) -> None:
+    """Generate the synthetic actions data set (HMDB51 layout and split files), resumable."""
+    from pkd_plugins.video.config import SyntheticActionsConfig
+    from pkd_plugins.video.synthetic import MARKER, SyntheticSpec, ensure_generated
+    from pkd_toolkit import console
+    from pkd_toolkit.errors import UsageError
+
+    if preset not in ("tiny", "small", "benchmark"):
+        raise UsageError(f"--preset {preset}: choose tiny, small or benchmark")
+    config = SyntheticActionsConfig(
+        root=destination,
+        preset=preset,  # type: ignore[arg-type]
+        seed=seed,
+        videos_per_class=videos_per_class or None,
+        frames=frames or None,
+        frame_size=_size(size) if size else None,
+    )
+    spec = SyntheticSpec.from_config(config)
+    bar, description = _progress_bar("render")
+    with bar:
+        task = bar.add_task(description, total=None, failed="")
+        ensure_generated(destination, spec, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.info(
+        f"{len(spec.class_names) * spec.videos_per_class} videos of {len(spec.class_names)} classes in {destination} "
+        f"({destination / MARKER}); recipe: data: {{name: hmdb51, root: {destination / 'videos'}, splits: {destination / 'splits'}}}"
+    )
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command()(prepare)
+    cli.command()(inspect)
+    cli.command("make-synthetic")(make_synthetic)

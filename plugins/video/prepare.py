@@ -1,0 +1,260 @@
+"""``pkd prepare``: re-encode a tree of videos into the training format, in parallel, resumably.
+
+Every video under SRC (any format FFmpeg reads) becomes ``DST/<same relative
+path>`` in the training format (:class:`EncoderSettings`: MPEG-4 Part 2,
+340x256, qscale 1, GOP 12, no B-frames; or H.264 with one reference frame).
+Names are kept, suffix included when the container can hold the codec.
+
+- Resumable: a finished file is never redone. Files are written under a
+  temporary name and renamed when complete, so a killed run leaves no half
+  file; temporaries left by a killed run are removed when their video is redone.
+- A manifest (``manifest.json``, or ``manifest.shard-I-of-N.json`` for a shard)
+  records each video's frames, GOP starts, size and duration; a later run
+  without ``--shard`` merges the shards' manifests into ``manifest.json``.
+- Unreadable or corrupt inputs are skipped and listed in ``prepare-report.txt``
+  and the manifest's ``failed`` section; the run ends with status 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, muxer_for
+from pkd_plugins.video.errors import VideoError
+from pkd_plugins.video.formats import VIDEO_SUFFIXES
+from pkd_toolkit.atomic import atomic_path, write_json, write_text
+from pkd_toolkit.errors import PkdError, UsageError
+
+MANIFEST = "manifest.json"
+REPORT = "prepare-report.txt"
+MANIFEST_FORMAT = 1
+SAVE_EVERY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``number`` (1-based) of ``count`` equal parts of the sorted file list."""
+
+    number: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        number, slash, count = text.partition("/")
+        if not slash or not number.isdigit() or not count.isdigit() or not 1 <= int(number) <= int(count):
+            raise UsageError(f"--shard {text}: expected I/N with 1 <= I <= N, for example --shard 2/8")
+        return cls(int(number), int(count))
+
+    @property
+    def manifest_name(self) -> str:
+        return MANIFEST if self.count == 1 else f"manifest.shard-{self.number}-of-{self.count}.json"
+
+    def take(self, items: list) -> list:
+        return items[self.number - 1 :: self.count]
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+    name: str  # the target's path relative to DST, the manifest's key
+
+
+@dataclass
+class Outcome:
+    name: str
+    source: str
+    info: dict | None = None  # manifest entry when prepared
+    problem: str | None = None  # why it failed
+
+
+def find_videos(source_root: Path, exclude: Path | None = None) -> list[Path]:
+    """Video files under ``source_root`` by suffix, sorted; hidden files and ``exclude`` are skipped."""
+    found = []
+    for folder, subfolders, files in os.walk(source_root):
+        folder_path = Path(folder)
+        subfolders[:] = sorted(
+            name for name in subfolders if not name.startswith(".") and (exclude is None or (folder_path / name) != exclude)
+        )
+        found.extend(folder_path / name for name in files if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(found)
+
+
+def target_name(relative: Path) -> Path:
+    """The same relative path; the suffix changes to .mp4 only when its container cannot hold the codec."""
+    return relative if relative.suffix.lower() in MUXERS else relative.with_suffix(".mp4")
+
+
+def plan_jobs(source_root: Path, target_root: Path, shard: Shard) -> list[Job]:
+    source_root, target_root = source_root.resolve(), target_root.resolve()
+    exclude = target_root if target_root.is_relative_to(source_root) else None
+    jobs = []
+    for source in find_videos(source_root, exclude):
+        name = target_name(source.relative_to(source_root))
+        jobs.append(Job(source, target_root / name, name.as_posix()))
+    return shard.take(jobs)
+
+
+def video_info(path: Path, source: str) -> dict:
+    """The manifest entry of a prepared video."""
+    from pkd_plugins.video.container import read_index
+
+    index = read_index(path)
+    return {
+        "source": source,
+        "frames": index.frames,
+        "gop_starts": list(index.keyframes),
+        "bytes": path.stat().st_size,
+        "duration": round(index.duration, 3),
+        "fps": round(index.fps, 3),
+        "width": index.width,
+        "height": index.height,
+    }
+
+
+def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
+    """Re-encode one video (in a worker process); every expected failure becomes an :class:`Outcome` problem."""
+    import av
+
+    from pkd_plugins.video.container import open_video
+
+    source_name = job.source.relative_to(source_root).as_posix()
+    for stale in job.target.parent.glob(f".{job.target.name}.*.part"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    try:
+        with open_video(job.source) as container:
+            stream = container.streams.video[0]
+            declared = stream.frames
+            with atomic_path(job.target) as temporary:
+                with VideoWriter(temporary, stream.average_rate or stream.guessed_rate or 25, settings, muxer=muxer_for(job.target)) as writer:
+                    for frame in container.decode(stream):
+                        writer.add(frame)
+                if writer.frames == 0:
+                    raise VideoError(job.source, "no frame could be decoded")
+                if declared and writer.frames < declared - 1:  # off by one is common in AVI indexes
+                    raise VideoError(job.source, f"truncated or corrupt: {writer.frames} of {declared} frames decoded")
+        return Outcome(job.name, source_name, info=video_info(job.target, source_name))
+    except VideoError as error:
+        return Outcome(job.name, source_name, problem=error.problem)
+    except (av.FFmpegError, OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        return Outcome(job.name, source_name, problem=f"cannot be decoded ({reason})")
+
+
+class Manifest:
+    """What DST holds: settings, one entry per prepared video, and the failures of the last run."""
+
+    def __init__(self, target_root: Path, shard: Shard, settings: EncoderSettings):
+        self.path = target_root / shard.manifest_name
+        self.settings = settings.describe()
+        self.videos: dict[str, dict] = {}
+        self.failed: dict[str, str] = {}
+        for path in sorted(target_root.glob("manifest*.json")):
+            self._merge(path, own=path == self.path)
+
+    def _merge(self, path: Path, *, own: bool) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise PkdError(f"{path}: not a readable manifest ({error}); move it away to prepare again") from None
+        if data.get("settings") != self.settings:
+            raise UsageError(
+                f"{path}: this folder was prepared with other settings ({data.get('settings')}); "
+                f"use the same options or another DST (asked: {self.settings})"
+            )
+        self.videos.update(data.get("videos", {}))
+
+    def save(self) -> None:
+        write_json(
+            self.path,
+            {"format": MANIFEST_FORMAT, "settings": self.settings, "videos": dict(sorted(self.videos.items())), "failed": self.failed},
+        )
+
+
+def prepare(
+    source_root: Path,
+    target_root: Path,
+    settings: EncoderSettings,
+    *,
+    jobs: int = 1,
+    shard: Shard = Shard(),
+    progress: Callable[[int, int, int], None] | None = None,
+) -> Manifest:
+    """Prepare every video of ``source_root`` (this shard's share) into ``target_root``; see the module docs.
+
+    ``progress(done, total, failed)`` is called as videos finish. Returns the manifest; its ``failed``
+    maps source paths to problems.
+    """
+    source_root, target_root = Path(source_root), Path(target_root)
+    if not source_root.is_dir():
+        raise UsageError(f"{source_root}: no such folder of videos")
+    if target_root.resolve() == source_root.resolve():
+        raise UsageError(f"{target_root}: DST must differ from SRC")
+    target_root.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(target_root, shard, settings)
+    planned = plan_jobs(source_root, target_root, shard)
+    if not planned:
+        raise UsageError(f"{source_root}: no video files found (suffixes: {', '.join(VIDEO_SUFFIXES)})")
+    todo = []
+    for job in planned:
+        if not job.target.is_file():
+            todo.append(job)
+        elif job.name not in manifest.videos:  # finished, but the run stopped before recording it
+            manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
+    done, total = len(planned) - len(todo), len(planned)
+    if progress:
+        progress(done, total, 0)
+    last_save = time.monotonic()
+    try:
+        for outcome in _run(todo, settings, source_root, jobs):
+            done += 1
+            if outcome.info is not None:
+                manifest.videos[outcome.name] = outcome.info
+            else:
+                manifest.failed[outcome.source] = outcome.problem or "unknown problem"
+            if progress:
+                progress(done, total, len(manifest.failed))
+            if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
+                manifest.save()
+                last_save = time.monotonic()
+    finally:  # also when interrupted: what finished is recorded
+        manifest.save()
+        _write_report(target_root / REPORT, manifest.failed)
+    return manifest
+
+
+def _run(todo: list[Job], settings: EncoderSettings, source_root: Path, jobs: int) -> Iterator[Outcome]:
+    if jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            yield encode(job, settings, source_root)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending: set[Future] = set()
+        queue = iter(todo)
+        try:
+            for job in queue:  # keep a few jobs per worker queued, not all: an interruption stops sooner
+                pending.add(pool.submit(encode, job, settings, source_root))
+                if len(pending) >= 2 * jobs:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in finished)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in finished)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _write_report(path: Path, failed: dict[str, str]) -> None:
+    if not failed:
+        path.unlink(missing_ok=True)
+        return
+    lines = [f"{source}: {problem}" for source, problem in sorted(failed.items())]
+    write_text(path, f"{len(failed)} videos could not be prepared:\n" + "\n".join(lines) + "\n")
