@@ -34,7 +34,9 @@ class GenerativeDistillation(ScheduleConfig):
         description="stage of both backbones where features are distilled: a stage name or 1-based number; "
         "default: each backbone's last stage. A 1x1 adapter maps the student to the teacher's width when they differ",
     )
-    teacher_epochs: PositiveInt = Field(default=5, description="phase 1: epochs fitting the teacher's attention head and CVAE")
+    teacher_epochs: PositiveInt = Field(
+        default=5, description="phase 1: epochs fitting the teacher's attention head and CVAE"
+    )
     epochs: PositiveInt = Field(
         default=20, description="phase 2: epochs of the student; each is one epoch of its CVAE, then one of the network"
     )
@@ -52,7 +54,8 @@ class GenerativeDistillation(ScheduleConfig):
     )
     kl_weight: Weight = Field(default=0.1, description="weight of KL(q || N(A, I)) in the CVAE loss")
     cvae_distillation_weight: Weight = Field(
-        default=0.01, description="CVAE step: weight of MSE(student CVAE's F_hat, teacher CVAE's F_hat on student inputs)"
+        default=0.01,
+        description="CVAE step: weight of MSE(student CVAE's F_hat, teacher CVAE's F_hat on the student's inputs)",
     )
     generative_weight: Weight = Field(
         default=0.5, description="student step: final weight w of MSE(decode(z ~ N(A_s, I), A_s), F_s)"
@@ -85,7 +88,7 @@ class GenerativeDistillation(ScheduleConfig):
     @classmethod
     def _odd(cls, value: int) -> int:
         if value % 2 == 0:
-            raise ValueError(f"temporal_kernel must be odd so that the attention keeps the clip's segments, got {value}")
+            raise ValueError(f"temporal_kernel must be odd, so that the attention keeps the segments: got {value}")
         return value
 
     @model_validator(mode="after")

@@ -140,7 +140,9 @@ class ConditionalVAE(nn.Module):
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)
+    )
 
 
 @contextmanager
@@ -159,9 +161,7 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 # -- the losses -------------------------------------------------------------------------------
 
 
-def cvae_loss(
-    feature: Tensor, output: CvaeOutput, attention: Tensor, *, kl_weight: float = 0.1
-) -> Tensor:
+def cvae_loss(feature: Tensor, output: CvaeOutput, attention: Tensor, *, kl_weight: float = 0.1) -> Tensor:
     """``MSE(F, F_hat) + kl_weight * KL(N(mean, var) || N(A, I))``, both as means over elements."""
     reconstruction = F.mse_loss(output.reconstruction.float(), feature.float())
     mean, log_var = output.mean.float(), output.log_var.float()
@@ -172,7 +172,7 @@ def cvae_loss(
 def attention_distillation_loss(student: Tensor, teacher: Tensor) -> Tensor:
     """``MSE(A_s, A_t)``, the mean over clips, segments and channels; the teacher's side gets no gradient."""
     if student.shape != teacher.shape:
-        raise ValueError(f"student attention {tuple(student.shape)} and teacher attention {tuple(teacher.shape)} differ")
+        raise ValueError(f"attentions differ: student {tuple(student.shape)}, teacher {tuple(teacher.shape)}")
     return F.mse_loss(student.float(), teacher.detach().float())
 
 

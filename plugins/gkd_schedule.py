@@ -78,7 +78,7 @@ class GkdParts:
     teacher_name: str
     student_name: str
     teacher_network: MultiExitNetwork  # the run's frozen teacher: read, never trained
-    teacher: AttendedNetwork  # the teacher with its attention head (phase 1's classifier and evaluation)
+    attended_teacher: AttendedNetwork  # the teacher with its attention head (phase 1's classifier and evaluation)
     student: AttendedNetwork  # the copy of the base student, with its attention head: what GKD trains and scores
     adapter: WidthAdapter
     teacher_cvae: ConditionalVAE
@@ -89,7 +89,7 @@ class GkdParts:
         return nn.ModuleDict(
             {
                 "student": self.student,
-                "teacher_attention": self.teacher.backbone.attention,
+                "teacher_attention": self.attended_teacher.backbone.attention,
                 "teacher_cvae": self.teacher_cvae,
                 "student_cvae": self.student_cvae,
                 "adapter": self.adapter,
@@ -119,12 +119,17 @@ def build_parts(config, context: ScheduleContext) -> GkdParts:
         teacher_name=config.teacher,
         student_name=config.student,
         teacher_network=teacher_network,
-        teacher=AttendedNetwork(AttendedBackbone(teacher_network.backbone, teacher_layer, teacher_attention), []),
-        student=AttendedNetwork(AttendedBackbone(student_backbone, student_layer, student_attention), []),
+        attended_teacher=attended(teacher_network.backbone, teacher_layer, teacher_attention),
+        student=attended(student_backbone, student_layer, student_attention),
         adapter=adapter,
         teacher_cvae=teacher_cvae,
         student_cvae=student_cvae,
     )
+
+
+def attended(backbone: Backbone, layer: str, attention: AttentionHead) -> AttendedNetwork:
+    """``backbone`` with ``attention`` at ``layer``, as a network without early exits."""
+    return AttendedNetwork(AttendedBackbone(backbone, layer, attention), [])
 
 
 def _layer(layer: str | int | None, label: str, network: str, backbone: Backbone) -> str:
@@ -148,38 +153,39 @@ class GkdLosses:
     def teacher_attention(self, step: StepContext) -> Tensor:
         """Cross entropy of the teacher's frozen classifier on its A-weighted feature."""
         feature, segments = self._teacher_feature(step)
-        backbone = self.parts.teacher.backbone
+        backbone = self.parts.attended_teacher.backbone
         logits = backbone.classify(backbone.attend(feature, segments)[1], segments).mean(dim=1)
-        self._record_top1(step, "teacher", logits)
+        self._record_top1(step, self.parts.teacher_name, logits)
         return F.cross_entropy(logits, step.labels)
 
     def teacher_cvae(self, step: StepContext) -> Tensor:
         """``L_cvae`` of the teacher's CVAE on the teacher's feature and (fixed) attention."""
         feature, segments = self._teacher_feature(step)
         with torch.no_grad():
-            attention = self.parts.teacher.backbone.attention(feature, segments)
-        loss = cvae_loss(feature, self.parts.teacher_cvae(feature, attention), attention, kl_weight=self.config.kl_weight)
+            attention = self.parts.attended_teacher.backbone.attention(feature, segments)
+        output = self.parts.teacher_cvae(feature, attention)
+        loss = cvae_loss(feature, output, attention, kl_weight=self.config.kl_weight)
         step.record(f"{self.label}/teacher_cvae", loss)
         return loss
 
     # -- phase 2 ----------------------------------------------------------------------------
 
     def student_cvae(self, step: StepContext) -> Tensor:
-        """``L_cvae(student) + w * MSE(F_hat_student, F_hat_teacher)``, the teacher's CVAE decoding the student's inputs."""
+        """``L_cvae(student) + w * MSE(F_hat_student, F_hat_teacher)``, F_hat_teacher from the student's inputs."""
         parts = self.parts
         with torch.no_grad():  # the student network and the teacher's CVAE are frozen in this step
             feature, segments = self._student_feature(step)
             adapted, attention = parts.adapter(feature, parts.student.backbone.attention.logits(feature, segments))
-            teacher_view = parts.teacher_cvae(adapted, attention).reconstruction
+            teacher_reconstruction = parts.teacher_cvae(adapted, attention).reconstruction
         output = parts.student_cvae(adapted, attention)
         fit = cvae_loss(adapted, output, attention, kl_weight=self.config.kl_weight)
-        distillation = F.mse_loss(output.reconstruction.float(), teacher_view.float())
+        distillation = F.mse_loss(output.reconstruction.float(), teacher_reconstruction.float())
         step.record(f"{self.label}/student_cvae", fit)
         step.record(f"{self.label}/cvae_distillation", distillation)
         return fit + self.config.cvae_distillation_weight * distillation
 
     def student(self, step: StepContext) -> Tensor:
-        """``CE(A-weighted logits) + w_e * MSE(decode(z ~ N(A_s, I), A_s), F_s) + beta * MSE(A_s, A_t)``."""
+        """``CE(A-weighted logits) + w_e * MSE(decode(z ~ N(A_s, I), A_s), F_s) + attention_weight * MSE(A_s, A_t)``."""
         parts, config = self.parts, self.config
         feature, segments = self._student_feature(step)
         backbone = parts.student.backbone
@@ -204,12 +210,12 @@ class GkdLosses:
         """The frozen teacher's feature at the layer (from the step's shared teacher pass), and the segments."""
         parts = self.parts
         outputs = step.outputs(parts.teacher_name, parts.teacher_network)
-        return outputs.features[parts.teacher.backbone.layer], step.inputs(parts.teacher_name).shape[1]
+        return outputs.features[parts.attended_teacher.backbone.layer], step.inputs(parts.teacher_name).shape[1]
 
     def _teacher_attention(self, step: StepContext, student_attention: Tensor) -> Tensor:
         feature, segments = self._teacher_feature(step)
         with torch.no_grad():
-            attention = self.parts.teacher.backbone.attention(feature, segments)
+            attention = self.parts.attended_teacher.backbone.attention(feature, segments)
         if attention.shape != student_attention.shape:
             raise PkdError(
                 f"schedule {self.label!r}: the teacher {self.parts.teacher_name!r} and the student "
@@ -231,21 +237,15 @@ def _objective(
     name: str,
     parameters: Iterable[nn.Parameter],
     loss: Callable[[StepContext], Tensor],
-    settings: OptimizerSettings,
+    *,
+    optimizer: OptimizerSettings,
     scheduler: SchedulerSettings,
     network: str,
     active: Callable[[int], bool] | None = None,
 ) -> Objective:
     extra = {"active": active} if active is not None else {}
-    return Objective(
-        name=name,
-        parameters=list(parameters),
-        loss=loss,
-        optimizer=settings,
-        scheduler=scheduler,
-        lr=settings.lr_per_network.get(network, settings.lr),
-        **extra,
-    )
+    lr = optimizer.lr_per_network.get(network, optimizer.lr)
+    return Objective(name, list(parameters), loss, optimizer, scheduler, lr, **extra)
 
 
 class GenerativeSchedule:
@@ -255,35 +255,43 @@ class GenerativeSchedule:
         self.config = config
 
     def plan(self, context: ScheduleContext) -> SchedulePlan:
-        config, label = self.config, context.label
-        parts = build_parts(config, context)
-        losses = GkdLosses(config, parts, label)
-        teacher_attention = parts.teacher.backbone.attention
-        teacher_stage = Stage(
+        parts = build_parts(self.config, context)
+        losses = GkdLosses(self.config, parts, context.label)
+        stages = [self._teacher_stage(parts, losses, context.label), self._student_stage(parts, losses, context.label)]
+        return SchedulePlan(stages, {parts.student_name: parts.student}, parts.modules())
+
+    def _teacher_stage(self, parts: GkdParts, losses: GkdLosses, label: str) -> Stage:
+        config, teacher = self.config, parts.teacher_name
+        attention = parts.attended_teacher.backbone.attention
+        attention_optimizer = config.teacher_optimizer or config.optimizer
+        return Stage(
             name=f"{label}-teacher",
             epochs=config.teacher_epochs,
             objectives=[
-                _objective("teacher-attention", teacher_attention.parameters(), losses.teacher_attention,
-                           config.teacher_optimizer or config.optimizer, config.scheduler, parts.teacher_name),
+                _objective("teacher-attention", attention.parameters(), losses.teacher_attention,
+                           optimizer=attention_optimizer, scheduler=config.scheduler, network=teacher),
                 _objective("teacher-cvae", parts.teacher_cvae.parameters(), losses.teacher_cvae,
-                           config.cvae_optimizer, config.scheduler, parts.teacher_name),
+                           optimizer=config.cvae_optimizer, scheduler=config.scheduler, network=teacher),
             ],  # fmt: skip
-            train_modules=[teacher_attention, parts.teacher_cvae],
-            evaluate={parts.teacher_name: parts.teacher},
+            train_modules=[attention, parts.teacher_cvae],
+            evaluate={teacher: parts.attended_teacher},
         )
+
+    def _student_stage(self, parts: GkdParts, losses: GkdLosses, label: str) -> Stage:
+        config, student = self.config, parts.student_name
         # The user's freezing of the student's backbone holds for its copy: frozen parameters stay out.
-        student_parameters = [p for p in parts.student.parameters() if p.requires_grad] + list(parts.adapter.parameters())
+        network_parameters = [p for p in parts.student.parameters() if p.requires_grad]
+        network_parameters += list(parts.adapter.parameters())
         scheduler = in_engine_epochs(config.scheduler)
-        student_stage = Stage(
+        return Stage(
             name=f"{label}-student",
             epochs=config.epochs * ENGINE_EPOCHS_PER_EPOCH,
             objectives=[
                 _objective("student-cvae", parts.student_cvae.parameters(), losses.student_cvae,
-                           config.cvae_optimizer, scheduler, parts.student_name, active=is_cvae_epoch),
-                _objective("student", student_parameters, losses.student,
-                           config.optimizer, scheduler, parts.student_name, active=is_network_epoch),
+                           optimizer=config.cvae_optimizer, scheduler=scheduler, network=student, active=is_cvae_epoch),
+                _objective("student", network_parameters, losses.student,
+                           optimizer=config.optimizer, scheduler=scheduler, network=student, active=is_network_epoch),
             ],  # fmt: skip
             train_modules=[parts.student, parts.student_cvae, parts.adapter],
-            evaluate={parts.student_name: parts.student},
+            evaluate={student: parts.student},
         )
-        return SchedulePlan([teacher_stage, student_stage], {parts.student_name: parts.student}, parts.modules())

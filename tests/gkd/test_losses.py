@@ -31,7 +31,7 @@ def tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def kl_to_shifted_prior(mean: np.ndarray, log_var: np.ndarray, prior_mean: np.ndarray) -> np.ndarray:
-    """KL(N(mean, var) || N(prior_mean, 1)) per element, in the textbook form ``log(1/sigma) + (sigma^2 + d^2)/2 - 1/2``."""
+    """KL(N(mean, var) || N(prior_mean, 1)) per element, in the textbook form log(1/s) + (s^2 + d^2)/2 - 1/2."""
     sigma = np.exp(log_var / 2)
     return np.log(1 / sigma) + (sigma**2 + (mean - prior_mean) ** 2) / 2 - 0.5
 
@@ -42,9 +42,8 @@ def test_cvae_loss_is_the_mean_squared_error_plus_a_tenth_of_the_mean_kl_to_n_of
     loss = cvae_loss(tensor(FEATURE), output, tensor(ATTENTION))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
     weighted = cvae_loss(tensor(FEATURE), output, tensor(ATTENTION), kl_weight=2.0)
-    assert float(weighted) == pytest.approx(
-        np.mean((FEATURE - RECONSTRUCTION) ** 2) + 2.0 * np.mean(kl_to_shifted_prior(MEAN, LOG_VAR, ATTENTION)), rel=1e-6
-    )
+    kl = np.mean(kl_to_shifted_prior(MEAN, LOG_VAR, ATTENTION))
+    assert float(weighted) == pytest.approx(np.mean((FEATURE - RECONSTRUCTION) ** 2) + 2.0 * kl, rel=1e-6)
 
 
 def test_cvae_loss_by_hand():

@@ -60,7 +60,12 @@ def test_the_cvae_prior_is_centred_on_the_attention(monkeypatch):
     attention = torch.tensor([0.2, 0.9]).expand(4000, 1, 2)  # 4000 clips with one attention
     codes = []
     decode = cvae.decode
-    monkeypatch.setattr(cvae, "decode", lambda code, attention, size: codes.append(code) or decode(code, attention, size))
+
+    def recording(code, attention, size):
+        codes.append(code)
+        return decode(code, attention, size)
+
+    monkeypatch.setattr(cvae, "decode", recording)
     torch.manual_seed(0)
     cvae.generate(attention, (1, 1))
     (drawn,) = codes
@@ -117,7 +122,8 @@ def test_the_attended_network_classifies_the_reweighted_feature(layer):
     assert_close(outputs.logits["final"], expected)
     assert_close(outputs.features[layer], reweighted)
     # the segment count matters: the same frames as 6 one-segment clips are another attention
-    assert not torch.allclose(network(clips.flatten(0, 1)[:, None]).logits["final"].flatten(0, 1), expected.flatten(0, 1))
+    one_segment_clips = network(clips.flatten(0, 1)[:, None]).logits["final"]
+    assert not torch.allclose(one_segment_clips.flatten(0, 1), expected.flatten(0, 1))
 
 
 def test_the_attended_cascade_gives_the_forward_logits_and_shallow_stages_skip_the_attention():

@@ -19,7 +19,6 @@ from pkd_toolkit.cli import main
 from pkd_toolkit.plugins import load_plugins
 from pkd_toolkit.scores import ScoreSet, score_path
 
-
 RECIPE = """\
 name: gkd-tiny
 seed: 2

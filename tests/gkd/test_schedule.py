@@ -133,30 +133,31 @@ def test_phase_two_steps_touch_only_their_own_side(planned):
     assert gkd.gradients_from("student", step_context(epoch=1)) == {"student", "student-attention", "adapter"}
 
 
+def loss_and_terms(gkd: Planned, objective: str, epoch: int) -> tuple[float, dict[str, float]]:
+    """One objective's loss on a batch of engine epoch ``epoch``, and the terms it recorded."""
+    step = step_context(epoch=epoch)
+    return float(gkd.objectives()[objective].loss(step).detach()), step.metrics
+
+
 def test_the_student_loss_weights_its_terms_as_published(planned):
     gkd = planned(epochs=30)
-    objectives = gkd.objectives()
     for epoch, ramp in ((1, 1 / 20), (21, 11 / 20), (59, 1.0)):  # engine epochs 1, 21, 59: GKD epochs 1, 11, 30
-        step = step_context(epoch=epoch)
-        total = float(objectives["student"].loss(step).detach())
-        terms = step.metrics
+        total, terms = loss_and_terms(gkd, "student", epoch)
         assert terms["gkd/generative_weight"] == pytest.approx(0.5 * ramp)
-        assert total == pytest.approx(terms["gkd/ce"] + 0.5 * ramp * terms["gkd/generative"] + 0.1 * terms["gkd/attention"], rel=1e-5)
-    step = step_context()
-    total = float(objectives["student-cvae"].loss(step).detach())
-    assert total == pytest.approx(step.metrics["gkd/student_cvae"] + 0.01 * step.metrics["gkd/cvae_distillation"], rel=1e-5)
+        expected = terms["gkd/ce"] + 0.5 * ramp * terms["gkd/generative"] + 0.1 * terms["gkd/attention"]
+        assert total == pytest.approx(expected, rel=1e-5)
+    total, terms = loss_and_terms(gkd, "student-cvae", 0)
+    assert total == pytest.approx(terms["gkd/student_cvae"] + 0.01 * terms["gkd/cvae_distillation"], rel=1e-5)
 
 
 def test_every_weight_comes_from_the_recipe(planned):
     gkd = planned(generative_weight=2.0, generative_ramp_epochs=0, attention_weight=3.0, cvae_distillation_weight=0.5)
-    objectives = gkd.objectives()
-    step = step_context(epoch=1)
-    total = float(objectives["student"].loss(step).detach())
-    terms = step.metrics
-    assert total == pytest.approx(terms["gkd/ce"] + 2.0 * terms["gkd/generative"] + 3.0 * terms["gkd/attention"], rel=1e-5)
-    step = step_context()
-    total = float(objectives["student-cvae"].loss(step).detach())
-    assert total == pytest.approx(step.metrics["gkd/student_cvae"] + 0.5 * step.metrics["gkd/cvae_distillation"], rel=1e-5)
+    total, terms = loss_and_terms(gkd, "student", 1)
+    assert total == pytest.approx(
+        terms["gkd/ce"] + 2.0 * terms["gkd/generative"] + 3.0 * terms["gkd/attention"], rel=1e-5
+    )
+    total, terms = loss_and_terms(gkd, "student-cvae", 0)
+    assert total == pytest.approx(terms["gkd/student_cvae"] + 0.5 * terms["gkd/cvae_distillation"], rel=1e-5)
 
 
 def test_the_layer_defaults_to_the_last_stage_and_may_be_a_stage_number(planned):
@@ -180,3 +181,16 @@ def test_teacher_and_student_clips_must_have_as_many_segments(planned):
     gkd = planned()
     with pytest.raises(PkdError, match="clips of 2 and 3 segments"):
         gkd.objectives()["student"].loss(step_context(epoch=1, student_segments=3))
+
+
+def test_planning_again_builds_the_same_modules_whatever_the_random_state(schedule_context, gkd_config):
+    # a resumed run plans again and loads its checkpoint into the result: same names, same shapes, and here
+    # even the same initial values, so two runs of one recipe start GKD alike
+    states = []
+    for seed in (1, 2):
+        context = schedule_context()
+        torch.manual_seed(seed)
+        states.append(GenerativeSchedule(gkd_config()).plan(context).modules.state_dict())
+    first, second = states
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)

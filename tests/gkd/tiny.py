@@ -24,7 +24,9 @@ class TinyBackbone(Backbone):
         self.num_classes = num_classes
         self.architecture = f"tiny{widths[0]}x{widths[1]}"
 
-    def forward_stages(self, x: Tensor, *, upto: str | None = None, start: tuple[str, Tensor] | None = None) -> dict[str, Tensor]:
+    def forward_stages(
+        self, x: Tensor, *, upto: str | None = None, start: tuple[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
         blocks = {"block1": self.block1, "block2": self.block2}
         names = list(blocks)
         end = names.index(upto) if upto is not None else len(names) - 1
