@@ -194,3 +194,13 @@ def test_planning_again_builds_the_same_modules_whatever_the_random_state(schedu
     first, second = states
     assert first.keys() == second.keys()
     assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_every_loss_runs_under_mixed_precision(planned):
+    # the engine's AMP is CUDA's float16; CPU bfloat16 autocast checks the same dtype mixing here
+    gkd = planned()
+    for name, objective in gkd.objectives().items():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = objective.loss(step_context(epoch=1))
+        assert loss.dtype == torch.float32 and torch.isfinite(loss), name
+        loss.backward()
