@@ -116,7 +116,8 @@ def segments_label(segments: Mapping[str, int]) -> str:
 
 def cheapest_within(points: Iterable[dict[str, Any]], reference_top1: float, tolerance: float) -> dict[str, Any] | None:
     """The point with the fewest GMACs whose top-1 is at most ``tolerance`` percentage points below ``reference_top1``."""
-    close = [point for point in points if point["top1"] >= reference_top1 - tolerance / 100]
+    lowest = reference_top1 - tolerance / 100 - 1e-12  # 0.91 - 0.01 is 0.90000000000000002 in floats
+    close = [point for point in points if point["top1"] >= lowest]
     return min(close, key=lambda point: point["gmacs_per_video"]) if close else None
 
 
@@ -162,6 +163,6 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
     return markdown_table(("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit"), rows)
 
 
-def exits_summary(exits: Mapping[str, int]) -> str:
+def exits_summary(exits: Mapping[str, int], separator: str = ", ") -> str:
     """``"mv/ic1 12, iframe/final 3"``: the exits some video stopped at, in order."""
-    return ", ".join(f"{key} {count}" for key, count in exits.items() if count)
+    return separator.join(f"{key} {count}" for key, count in exits.items() if count)

@@ -41,6 +41,7 @@ REPORT_NAME = "report.json"
 TABLE_NAME = "early_exit.md"
 PLOT_NAME = "early_exit.png"
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
+REPORT_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")  # what the run's report.json gets
 POLICY_DEFAULT = "wise"  # the ensemble the early-exit policy uses when the recipe does not say
 
 
@@ -136,8 +137,11 @@ def member_logits(scores: ScoreSet, order: Sequence[str], segments: dict[str, in
 
 def available_segments(scores: ScoreSet, order: Iterable[str]) -> dict[str, int]:
     """How many segments the score files hold for each network of ``order``."""
-    return {network: scores.get(network, exit_name).logits.shape[1]
-            for network, _, exit_name in (key.partition("/") for key in order)}  # fmt: skip
+    available = {}
+    for key in order:
+        network, _, exit_name = key.partition("/")
+        available[network] = scores.get(network, exit_name).logits.shape[1]
+    return available
 
 
 # -- the recipe's ensembles ---------------------------------------------------------------
@@ -272,7 +276,8 @@ def evaluate_ensembles(
     """Fit the recipe's ensembles on ``train``, evaluate them and the early-exit policy on ``test``.
 
     Writes the fitted ensemblers and the artefacts under
-    ``run_dir/ensembles/<schedule>/`` (atomically, file by file) and returns the
+    ``run_dir/ensembles/<schedule>/`` once everything is computed (atomically,
+    file by file: a failure leaves the earlier files whole) and returns the
     report sections: ``ensembles`` (one entry per ensemble: top-1/top-5 of its
     full ensemble, its cost and every stage's), ``early_exit`` (one point per
     ensemble, segment setting and threshold), ``early_exit_summary`` (the
@@ -282,7 +287,7 @@ def evaluate_ensembles(
     check_score_sets(train, test, run_dir)
     planned = plan_ensembles(recipe, registry)
     if not planned:
-        return {"ensembles": [], "early_exit": [], "early_exit_summary": [], "artefacts": {}}
+        return {**{key: [] for key in REPORT_SECTIONS}, "artefacts": {}}
     schedule = test.schedule
     entries = []
     for plan in planned:
@@ -290,7 +295,6 @@ def evaluate_ensembles(
             plan.ensembler.fit(train)
         except UsageError as error:
             raise UsageError(f"ensemble {plan.label!r}: {error}") from None
-        save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
         entries.append(_ensemble_entry(plan, test, run_dir))
     full = {entry["name"]: entry for entry in entries}
     points, summaries = [], []
@@ -299,7 +303,10 @@ def evaluate_ensembles(
         points += curve
         summaries.append(_summary(plan.label, schedule, full[plan.label], curve, recipe.early_exit.tolerance))
     sections = {"ensembles": entries, "early_exit": points, "early_exit_summary": summaries}
-    sections["artefacts"] = _write_artefacts(sections, run_dir, schedule, f"{recipe.name} · {schedule}")
+    sections["artefacts"] = _write_artefacts(sections, recipe, run_dir, schedule)
+    for plan in planned:
+        save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
+    _remove_stale_fitted(ensembles_dir(run_dir, schedule) / FITTED_DIR, {plan.label for plan in planned})
     return sections
 
 
@@ -356,16 +363,17 @@ def _summary(label: str, schedule: str, full: dict, points: list[dict], toleranc
     }
 
 
-def _write_artefacts(sections: dict[str, Any], run_dir: Path, schedule: str, title: str) -> dict[str, str]:
+def _write_artefacts(sections: dict[str, Any], recipe: RecipeBase, run_dir: Path, schedule: str) -> dict[str, str]:
     from pkd_toolkit.plots import plot_early_exit
 
     folder = ensembles_dir(run_dir, schedule)
     paths = {"report": folder / REPORT_NAME, "table": folder / TABLE_NAME, "plot": folder / PLOT_NAME}
     artefacts = {name: path.relative_to(run_dir).as_posix() for name, path in paths.items()}
-    atomic.write_json(paths["report"], {**sections, "artefacts": artefacts})
+    # The settings are kept with the results: `pkd eval --set` may have changed them from the run's recipe.
+    settings = recipe.model_dump(mode="json", include={"ensembles", "early_exit"})
+    atomic.write_json(paths["report"], {**sections, "artefacts": artefacts, "settings": settings})
     atomic.write_text(paths["table"], ensembles_markdown(sections))
-    plot_early_exit(sections["early_exit"], sections["ensembles"], paths["plot"], title=title)
-    _remove_stale_fitted(folder / FITTED_DIR, {entry["name"] for entry in sections["ensembles"]})
+    plot_early_exit(sections["early_exit"], sections["ensembles"], paths["plot"], title=f"{recipe.name}, {schedule}")
     return artefacts
 
 
@@ -406,6 +414,7 @@ def evaluate_run(
     the run has a ``report.json``, replaces its ensemble sections. Returns the
     sections of every schedule together; ``artefacts`` maps each schedule to its files.
     """
+    report = _read_run_report(run_dir / REPORT_FILE)  # before any work: a damaged report stops it
     if not plan_ensembles(recipe, registry):
         raise UsageError(
             "the recipe lists no ensembles: add an 'ensembles:' section, "
@@ -420,7 +429,7 @@ def evaluate_run(
     for schedule in schedules:
         if schedule not in scored:
             raise UsageError(f"--schedule: {unknown_name_message('schedule with score files', schedule, scored)}")
-    merged: dict[str, Any] = {"ensembles": [], "early_exit": [], "early_exit_summary": [], "artefacts": {}}
+    merged: dict[str, Any] = {**{key: [] for key in REPORT_SECTIONS}, "artefacts": {}}
     for schedule in schedules or scored:
         train_file = score_path(run_dir, schedule, TRAIN_SPLIT)
         if not train_file.is_file():
@@ -428,21 +437,21 @@ def evaluate_run(
         sections = evaluate_ensembles(
             recipe, registry, ScoreSet.load(train_file), ScoreSet.load(score_path(run_dir, schedule, TEST_SPLIT)), run_dir
         )
-        for key in ("ensembles", "early_exit", "early_exit_summary"):
+        for key in REPORT_SECTIONS:
             merged[key] += sections[key]
         merged["artefacts"][schedule] = sections["artefacts"]
-    _update_run_report(run_dir / REPORT_FILE, merged)
+    if report is not None:  # else the run has not finished: the engine writes its report
+        atomic.write_json(run_dir / REPORT_FILE, {**report, **{key: merged[key] for key in REPORT_SECTIONS}})
     return merged
 
 
-def _update_run_report(path: Path, sections: dict[str, Any]) -> None:
-    """Replace the ensemble sections of an existing report.json, keeping everything else in it."""
+def _read_run_report(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
-        return  # the run has not finished: its report will be written by the engine
+        return None
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise PkdError(f"{path}: cannot update the report, it is not readable JSON ({error})") from None
     if not isinstance(report, dict):
         raise PkdError(f"{path}: cannot update the report, it is not a JSON object")
-    atomic.write_json(path, {**report, **sections})
+    return report

@@ -29,6 +29,11 @@ def plain_sum(members: int) -> np.ndarray:
     return np.tril(np.ones((members, members)))
 
 
+def weighted_stages(weights: np.ndarray, exit_logits: np.ndarray) -> np.ndarray:
+    """``[stages, videos, classes]``: stage k is ``sum_j weights[k, j] * exit_logits[j]``."""
+    return np.einsum("kj,jvc->kvc", weights, exit_logits)
+
+
 class LinearEnsembler:
     """Base of the built-ins: resolves the order, holds the weights, applies them."""
 
@@ -54,7 +59,7 @@ class LinearEnsembler:
         members = len(exit_logits)
         if members > len(self.order):
             raise ValueError(f"{members} exits given, the ensemble has {len(self.order)}")
-        return np.einsum("kj,jvc->kvc", self.weights[:members, :members], exit_logits)
+        return weighted_stages(self.weights[:members, :members], exit_logits)
 
     def state_dict(self) -> dict[str, Any]:
         return {"order": list(self.order), "weights": self.weights.tolist()}
@@ -106,9 +111,9 @@ class WiseEnsembler(LinearEnsembler):
         )  # fmt: skip
         self.kept_sum = []
         if config.keep_sum_if_worse:
-            fitted, plain = (_stage_top1(w, members, scores.labels) for w in (weights, plain_sum(stages)))
-            worse = fitted < plain
-            weights[worse] = plain_sum(stages)[worse]
+            plain = plain_sum(stages)
+            worse = _stage_top1(weights, members, scores.labels) < _stage_top1(plain, members, scores.labels)
+            weights[worse] = plain[worse]
             self.kept_sum = [key for key, reverted in zip(self.order, worse, strict=True) if reverted]
         return weights
 
@@ -121,5 +126,8 @@ class WiseEnsembler(LinearEnsembler):
 
 
 def _stage_top1(weights: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    stages = np.einsum("kj,jvc->kvc", weights, members)
+    stages = weighted_stages(weights, members)
     return np.array([topk_accuracy(logits, labels) for logits in stages])
+
+
+IMPLEMENTATIONS = {"sum": SumEnsembler, "fusion": FusionEnsembler, "wise": WiseEnsembler}

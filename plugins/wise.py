@@ -14,6 +14,7 @@ component is built, so that listing plugins loads neither numpy nor torch.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -91,29 +92,17 @@ class WiseConfig(OrderedEnsemblerConfig):
     )
 
 
-def _build_sum(config: SumConfig):
-    """Sum of the exits' raw logits, no scaling."""
-    from pkd_plugins._wise_ensemblers import SumEnsembler
-
-    return SumEnsembler(config)
+CONFIGS = {"sum": SumConfig, "fusion": FusionConfig, "wise": WiseConfig}
 
 
-def _build_fusion(config: FusionConfig):
-    """Fixed weight per network (default CoViAR 2:1:1 over the final exits)."""
-    from pkd_plugins._wise_ensemblers import FusionEnsembler
+def _build(name: str, config: OrderedEnsemblerConfig):
+    """Build the built-in ensembler ``name``; its implementation (numpy, torch) is imported only now."""
+    from pkd_plugins._wise_ensemblers import IMPLEMENTATIONS
 
-    return FusionEnsembler(config)
-
-
-def _build_wise(config: WiseConfig):
-    """WISE: a learned scale per (stage, earlier exit), fitted on the train split's logits."""
-    from pkd_plugins._wise_ensemblers import WiseEnsembler
-
-    return WiseEnsembler(config)
+    return IMPLEMENTATIONS[name](config)
 
 
 @hookimpl
 def pkd_add_ensemblers(registry):
-    registry.add("sum", _build_sum, config=SumConfig)
-    registry.add("fusion", _build_fusion, config=FusionConfig)
-    registry.add("wise", _build_wise, config=WiseConfig)
+    for name, config in CONFIGS.items():
+        registry.add(name, partial(_build, name), config=config, help=config.__doc__.splitlines()[0])

@@ -17,6 +17,10 @@ from pkd_toolkit.plugins import get_plugins
 from pkd_toolkit.recipe import load_recipe
 from pkd_toolkit.run import RECIPE_FILE
 
+ENSEMBLE_COLUMNS = ("schedule", "ensemble", "exits", "top-1", "top-5", "mean class", "GMACs")
+POINT_COLUMNS = ("segments", "threshold", "top-1", "GMACs", "of full", "stopped at")
+NUMERIC_COLUMNS = {"exits", "threshold", "top-1", "top-5", "mean class", "GMACs", "of full"}
+
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `pkd run`.", show_default=False, metavar="RUN_DIR"),
@@ -51,29 +55,32 @@ def evaluate(
 
 def print_sections(sections: dict[str, Any]) -> None:
     """The ensembles, then each early-exit curve with its summary, as rich tables."""
-    from pkd_toolkit.early_exit import exits_summary, format_threshold, segments_label
+    from pkd_toolkit.early_exit import exits_summary, format_threshold, segments_label  # numpy: not at start-up
 
-    console.out.print(_table(
-        "Ensembles (full)",
-        ("schedule", "ensemble", "component", "exits", "top-1", "top-5", "mean class", "GMACs/video"),
-        [(e["schedule"], e["name"], e["component"], len(e["stages"]), _pct(e["top1"]), _pct(e["top5"]),
-          _pct(e["mean_class_accuracy"]), f"{e['gmacs_per_video']:.2f}") for e in sections["ensembles"]],
-    ))  # fmt: skip
+    ensembles = _table("Full ensembles (test split, GMACs per video)", ENSEMBLE_COLUMNS)
+    for entry in sections["ensembles"]:
+        name = entry["name"] if entry["name"] == entry["component"] else f"{entry['name']} ({entry['component']})"
+        ensembles.add_row(
+            entry["schedule"], name, str(len(entry["stages"])), _pct(entry["top1"]), _pct(entry["top5"]),
+            _pct(entry["mean_class_accuracy"]), f"{entry['gmacs_per_video']:.2f}",
+        )  # fmt: skip
+    console.out.print(ensembles)
     for summary in sections["early_exit_summary"]:
         schedule, label = summary["schedule"], summary["ensembler"]
-        points = [p for p in sections["early_exit"] if p["schedule"] == schedule and p["ensembler"] == label]
-        console.out.print(_table(
-            f"Early exit: {label} ({schedule})",
-            ("segments", "threshold", "top-1", "top-5", "GMACs/video", "of full", "videos per exit"),
-            [(segments_label(p["segments"]), format_threshold(p["threshold"]), _pct(p["top1"]), _pct(p["top5"]),
-              f"{p['gmacs_per_video']:.2f}", f"{100 * p['gmacs_fraction']:.0f}%", exits_summary(p["exits"]))
-             for p in points],
-        ))  # fmt: skip
+        curve = _table(f"Early exit with {label}, schedule {schedule} (GMACs per video)", POINT_COLUMNS)
+        for point in sections["early_exit"]:
+            if point["schedule"] == schedule and point["ensembler"] == label:
+                curve.add_row(
+                    segments_label(point["segments"]), format_threshold(point["threshold"]), _pct(point["top1"]),
+                    f"{point['gmacs_per_video']:.2f}", f"{100 * point['gmacs_fraction']:.0f}%",
+                    exits_summary(point["exits"], separator="\n"),
+                )  # fmt: skip
+        console.out.print(curve)
         console.out.print(summary_line(summary))
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """``cheapest within 1 point of the full ensemble (90.00 at 40.0 GMACs): ...``."""
+    """``cheapest within 1 point(s) of the full ensemble (90.00 at 40.00 GMACs): ...``."""
     from pkd_toolkit.early_exit import format_threshold, segments_label
 
     head = (
@@ -89,12 +96,14 @@ def summary_line(summary: dict[str, Any]) -> str:
     )
 
 
-def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+def _table(title: str, columns: Iterable[str]) -> Table:
+    """A table whose numbers are never cut: they keep at least the width of "100.00"."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        if column in NUMERIC_COLUMNS:
+            table.add_column(column, justify="right", no_wrap=True, min_width=6)
+        else:
+            table.add_column(column)
     return table
 
 

@@ -82,6 +82,7 @@ def test_the_summary_picks_the_cheapest_point_within_the_tolerance():
     points = [{"top1": 0.90, "gmacs_per_video": 50.0}, {"top1": 0.892, "gmacs_per_video": 20.0}, {"top1": 0.85, "gmacs_per_video": 5.0}]
     assert early_exit.cheapest_within(points, 0.90, 1.0) == points[1]
     assert early_exit.cheapest_within(points, 0.99, 1.0) is None
+    assert early_exit.cheapest_within(points, 0.91, 1.0) == points[0]  # exactly 1 point below counts
 
 
 def test_markdown_table_aligns_numbers_and_escapes_pipes():

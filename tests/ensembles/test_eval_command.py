@@ -28,7 +28,7 @@ def test_eval_prints_tables_and_writes_every_schedule(pkd, make_run):
     (run_dir / "report.json").write_text(json.dumps({"recipe": "synthetic", "exits": {"kept": True}}))
     status, out, err = pkd("eval", run_dir)
     assert status == 0, err
-    assert "Ensembles (full)" in out and "Early exit: wise (ce)" in out and "Early exit: wise (pkd)" in out
+    assert "Full ensembles" in out and "Early exit with wise, schedule ce" in out and "with wise, schedule pkd" in out
     assert "cheapest within 1 point(s) of the full ensemble" in out
     for schedule in ("ce", "pkd"):
         assert fitted_path(run_dir, schedule, "wise").is_file()
@@ -45,6 +45,8 @@ def test_eval_refits_with_settings_given_by_set(pkd, make_run):
     sections = json.loads(out)
     saved = json.loads(fitted_path(run_dir, "pkd", "wise").read_text())
     assert saved["config"]["iterations"] == 0
+    written = json.loads((run_dir / sections["artefacts"]["pkd"]["report"]).read_text())
+    assert written["settings"]["ensembles"][2]["iterations"] == 0  # the report says what it was computed with
     assert saved["state"]["weights"] == [[1.0] * (k + 1) + [0.0] * (11 - k) for k in range(12)]
     by_name = {e["name"]: e for e in sections["ensembles"]}
     assert by_name["wise"]["top1"] == by_name["sum"]["top1"]
@@ -80,6 +82,14 @@ def test_a_threshold_outside_zero_one_is_refused(pkd, make_run, threshold):
     status, _, err = pkd("eval", run_dir, "--set", f"early_exit.thresholds=[0.9, {threshold}]")
     assert status == 2
     assert f"--set early_exit.thresholds=[0.9, {threshold}]: early_exit.thresholds[1]" in err
+    assert not (run_dir / "ensembles").exists()
+
+
+def test_a_damaged_run_report_stops_before_anything_is_written(pkd, make_run):
+    run_dir = make_run()
+    (run_dir / "report.json").write_text('{"recipe": "synth')
+    status, _, err = pkd("eval", run_dir)
+    assert status == 1 and "report.json: cannot update the report, it is not readable JSON" in err
     assert not (run_dir / "ensembles").exists()
 
 

@@ -90,10 +90,11 @@ def test_logits_that_do_not_match_the_class_list_are_refused(plugins, train_scor
         evaluate_ensembles(recipe(plugins), plugins.registry, train_scores, test_scores, tmp_path)
 
 
-def test_an_order_naming_an_unknown_exit_names_the_ensemble(plugins, train_scores, test_scores, tmp_path):
-    bad = recipe(plugins, ensembles=[{"name": "wise", "order": ["mv/ic7"]}])
+def test_an_order_naming_an_unknown_exit_names_the_ensemble_and_writes_nothing(plugins, train_scores, test_scores, tmp_path):
+    bad = recipe(plugins, ensembles=[{"name": "sum"}, {"name": "wise", "order": ["mv/ic7"]}])
     with pytest.raises(UsageError, match=r"ensemble 'wise': order: unknown exit of network 'mv' 'ic7'"):
         evaluate_ensembles(bad, plugins.registry, train_scores, test_scores, tmp_path)
+    assert not (tmp_path / "ensembles").exists()  # not even the sum, fitted before the failure
 
 
 def test_an_order_naming_an_unknown_network_is_refused_with_the_recipe(plugins):
