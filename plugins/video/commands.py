@@ -134,7 +134,7 @@ def make_synthetic(
 ) -> None:
     """Generate the synthetic actions data set (HMDB51 layout and split files), resumable."""
     from pkd_plugins.video.config import SyntheticActionsConfig
-    from pkd_plugins.video.synthetic import MARKER, SyntheticSpec, ensure_generated
+    from pkd_plugins.video.synthetic import SyntheticSpec, ensure_generated
     from pkd_toolkit import console
     from pkd_toolkit.errors import UsageError
 
@@ -153,10 +153,8 @@ def make_synthetic(
     with bar:
         task = bar.add_task(description, total=None, failed="")
         ensure_generated(destination, spec, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.info(
-        f"{len(spec.class_names) * spec.videos_per_class} videos of {len(spec.class_names)} classes in {destination} "
-        f"({destination / MARKER}); recipe: data: {{name: hmdb51, root: {destination / 'videos'}, splits: {destination / 'splits'}}}"
-    )
+    console.info(f"{len(spec.class_names) * spec.videos_per_class} videos of {len(spec.class_names)} classes in {destination}")
+    console.info("read it with the recipe section  data: {name: hmdb51, root: DST/videos, splits: DST/splits}")
 
 
 def register(cli: typer.Typer) -> None:

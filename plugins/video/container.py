@@ -48,9 +48,9 @@ def open_video(path: Path, *, export_motion_vectors: bool = False) -> av.contain
     except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
         raise VideoError(path, f"not a readable video file ({_ffmpeg_reason(error)})") from None
     if not container.streams.video:
+        kinds = sorted({str(stream.type) for stream in container.streams})
         container.close()
-        kinds = sorted({stream.type for stream in container.streams}) or ["no"]
-        raise VideoError(path, f"has no video stream (streams: {', '.join(kinds)})")
+        raise VideoError(path, f"has no video stream ({', '.join(kinds) or 'no'} streams only)")
     context = container.streams.video[0].codec_context
     context.thread_count = 1
     if export_motion_vectors:

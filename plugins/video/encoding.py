@@ -62,6 +62,7 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
         codec = "libx264" if settings.codec == "h264" else "mpeg4"
         self.stream = self.container.add_stream(codec, rate=rate)
+        self._time_base = 1 / rate  # frames are numbered 0, 1, 2, ... whatever their source's timestamps
         self.stream.width, self.stream.height = settings.width, settings.height
         self.stream.pix_fmt = "yuv420p"
         context = self.stream.codec_context
@@ -88,7 +89,7 @@ class VideoWriter:
             frame = self._reformatter.reformat(
                 frame, self.settings.width, self.settings.height, "yuv420p", interpolation="BICUBIC", threads=1
             )
-        frame.pts = self.frames
+        frame.pts, frame.time_base = self.frames, self._time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.frames += 1

@@ -70,9 +70,9 @@ class MotionVectorField:
             scale = np.maximum(table[:, _SCALE], 1).astype(np.float32)[:, None]
             values = (-table[:, [_MOTION_X, _MOTION_Y]] / scale).astype(np.float32)
         moving = values.any(axis=1)
+        if not moving.any():
+            return cls.zeros(height, width, precision)
         if not moving.all():
-            if not moving.any():
-                return cls.zeros(height, width, precision)
             table, values = table[moving], values[moving]
         cells, cell = _paint_cells(table, values, height, width)
         return cls(cells, cell, height, width, precision)

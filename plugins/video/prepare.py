@@ -148,17 +148,22 @@ def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
 
 
 class Manifest:
-    """What DST holds: settings, one entry per prepared video, and the failures of the last run."""
+    """What this run's share of DST holds: settings, one entry per prepared video, and this run's failures.
+
+    ``known`` holds the entries of every manifest already in DST (other shards'
+    too), so finished videos are recorded without being read again.
+    """
 
     def __init__(self, target_root: Path, shard: Shard, settings: EncoderSettings):
         self.path = target_root / shard.manifest_name
         self.settings = settings.describe()
         self.videos: dict[str, dict] = {}
         self.failed: dict[str, str] = {}
+        self.known: dict[str, dict] = {}
         for path in sorted(target_root.glob("manifest*.json")):
-            self._merge(path, own=path == self.path)
+            self._merge(path)
 
-    def _merge(self, path: Path, *, own: bool) -> None:
+    def _merge(self, path: Path) -> None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -168,7 +173,7 @@ class Manifest:
                 f"{path}: this folder was prepared with other settings ({data.get('settings')}); "
                 f"use the same options or another DST (asked: {self.settings})"
             )
-        self.videos.update(data.get("videos", {}))
+        self.known.update(data.get("videos", {}))
 
     def save(self) -> None:
         write_json(
@@ -205,7 +210,9 @@ def prepare(
     for job in planned:
         if not job.target.is_file():
             todo.append(job)
-        elif job.name not in manifest.videos:  # finished, but the run stopped before recording it
+        elif job.name in manifest.known:
+            manifest.videos[job.name] = manifest.known[job.name]
+        else:  # finished, but the run stopped before recording it
             manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
     done, total = len(planned) - len(todo), len(planned)
     if progress:
