@@ -42,7 +42,10 @@ def build_timm_backbone(config: Any, *, in_chans: int, num_classes: int) -> Timm
     input_norm = nn.BatchNorm2d(in_chans) if config.input_norm else nn.Identity()
     backbone = TimmBackbone(model, stages, plan, input_norm=input_norm, architecture=config.model)
     if config.freeze is not False:
-        backbone.freeze(None if config.freeze is True else config.freeze)
+        try:
+            backbone.freeze(None if config.freeze is True else config.freeze)
+        except UsageError as error:
+            raise UsageError(f"backbone.freeze: {error}") from None
     return backbone
 
 

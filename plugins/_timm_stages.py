@@ -74,14 +74,13 @@ def plan_stages(
 
     starts = [positions[0], *(p + 1 for p in positions[:-1])]
     outputs = [calls[p].output for p in positions]
-    covered = set(order) | set(links)
     return StagePlan(
         stem=order[: positions[0]],
         segments=[order[start : end + 1] for start, end in zip(starts, positions, strict=True)],
         tail=order[positions[-1] + 1 :],
         unused=[name for name in links if name not in order],
         loose_parameters=[
-            name for name, _ in model.named_parameters() if not any(name.startswith(f"{m}.") for m in covered)
+            name for name, _ in model.named_parameters() if not any(name.startswith(f"{link}.") for link in links)
         ],
         tokens=_outputs_are_tokens(outputs, model, stage_modules, input_size, architecture),
     )

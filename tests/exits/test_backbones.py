@@ -136,3 +136,5 @@ def test_freezing_up_to_a_stage_leaves_the_deeper_stages_training(timm_backbone,
         assert (parameter.grad is None) == (id(parameter) in frozen)
     assert not backbone.input_norm.training and not backbone.model.layer2.training
     assert backbone.model.layer3.training and backbone.model.fc.training
+    with pytest.raises(UsageError, match=r"backbone\.freeze: resnet18 has no stage 'layer9'; its stages are 1: layer1"):
+        timm_backbone("resnet18", freeze="layer9")
