@@ -106,7 +106,10 @@ def test_an_unknown_schedule_is_refused_with_the_choices(pkd, make_run):
     assert status == 2 and "unknown schedule with score files 'pdk': did you mean 'pkd'" in err
 
 
-def test_a_recipe_without_ensembles_is_refused(pkd, make_run):
+def test_a_recipe_without_ensembles_is_refused_and_may_be_given_some(pkd, make_run):
     run_dir = make_run(ensembles=[])
     status, _, err = pkd("eval", run_dir)
     assert status == 2 and "the recipe lists no ensembles" in err
+    status, out, err = pkd("eval", run_dir, "--set", "ensembles=[{name: sum}, {name: wise, iterations: 5}]", "--json")
+    assert status == 0, err
+    assert [entry["name"] for entry in json.loads(out)["ensembles"]] == ["sum", "wise"]
