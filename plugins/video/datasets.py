@@ -292,7 +292,9 @@ def clip_inputs(
         positions = centred_positions(index.frames, config.test_segments, config.test_clips)
         views = evaluation_views(index.height, index.width, config.size, config.resize_to, config.test_crops)
     arrays = read_representations(path, positions, wanted, index=index, memory=memory)
-    return {
-        key: torch.cat([apply_view(arrays[key], r.kind, view, config.size, config.normalization) for view in views])
-        for key, r in wanted.items()
-    }
+    inputs = {}
+    for key, representation in wanted.items():
+        views_of_key = [apply_view(arrays[key], representation.kind, view, config.size, config.normalization) for view in views]
+        # joined in numpy, handed to torch once: torch's own copies run on its thread pool, slow for small tensors
+        inputs[key] = torch.from_numpy(np.ascontiguousarray(np.concatenate(views_of_key) if len(views) > 1 else views_of_key[0]))
+    return inputs

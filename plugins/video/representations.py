@@ -33,7 +33,7 @@ from av.video.reformatter import VideoReformatter
 
 from pkd_plugins.video.container import GopDecoder, VideoIndex, motion_vector_records, open_video, read_index
 from pkd_plugins.video.modalities import Representation
-from pkd_plugins.video.motion import MotionVectorField, Precision, Trace, new_trace, vector_table
+from pkd_plugins.video.motion import MotionVectorField, Precision, Trace, new_trace
 
 def read_representations(
     path: Path | str,
@@ -96,7 +96,7 @@ class _DecodedFrame:
             if records is None or len(records) == 0:
                 self._fields[precision] = MotionVectorField.zeros(height, width, precision)
             else:
-                self._fields[precision] = MotionVectorField.from_table(vector_table(records), height, width, precision)
+                self._fields[precision] = MotionVectorField.from_records(records, height, width, precision)
         return self._fields[precision]
 
 
@@ -167,6 +167,12 @@ class _GopPlan:
     @property
     def last(self) -> int:
         return max(self.targets)
+
+
+def gop_prefixes(index: VideoIndex, positions: Sequence[int], wanted: Mapping[str, Representation]) -> list[tuple[int, int]]:
+    """``(keyframe, last frame)`` of every GOP prefix :func:`read_representations` decodes for these positions."""
+    positions = [min(max(int(p), 0), index.frames - 1) for p in positions]
+    return sorted((start, plan.last) for start, plan in _plan(index, positions, wanted).items())
 
 
 def _plan(index: VideoIndex, positions: Sequence[int], wanted: Mapping[str, Representation]) -> dict[int, _GopPlan]:

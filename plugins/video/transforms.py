@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,30 +57,60 @@ def evaluation_views(height: int, width: int, size: int, resize_to: int, crops: 
     return corners + [View(v.top, v.left, v.height, v.width, flip=True) for v in corners]
 
 
-def apply_view(frames: np.ndarray, kind: str, view: View, size: int, normalization: str) -> torch.Tensor:
-    """``frames`` (``[T, H, W, C]``) cut to ``view``, resized to ``size x size``, flipped, normalised: ``float32 [T, C, size, size]``."""
+def apply_view(frames: np.ndarray, kind: str, view: View, size: int, normalization: str) -> np.ndarray:
+    """``frames`` (``[T, H, W, C]``) cut to ``view``, resized to ``size x size``, flipped, normalised: ``float32 [T, C, size, size]``.
+
+    numpy and Pillow, single-threaded: torch's thread pool costs more than it
+    gains on images this small, and a DataLoader runs one worker per core anyway.
+    """
     region = frames[:, view.top : view.top + view.height, view.left : view.left + view.width]
-    clip = torch.from_numpy(np.ascontiguousarray(region)).permute(0, 3, 1, 2).float()
     if (view.height, view.width) != (size, size):
-        clip = F.interpolate(clip, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        region = _resize(region, size)
         if kind == "mv":  # a vector field stretched by (sx, sy) has vectors stretched by the same
-            clip[:, 0] *= size / view.width
-            clip[:, 1] *= size / view.height
+            region[..., 0] *= size / view.width
+            region[..., 1] *= size / view.height
+    clip = region.astype(np.float32)  # a copy: the decoded arrays stay untouched
     if view.flip:
-        clip = clip.flip(-1)
+        clip = clip[:, :, ::-1]
         if kind == "mv":
-            clip[:, 0] = -clip[:, 0]
-    return normalize(clip, kind, normalization)
+            clip[..., 0] *= -1
+    return normalize(clip, kind, normalization).transpose(0, 3, 1, 2)
 
 
-def normalize(clip: torch.Tensor, kind: str, normalization: str) -> torch.Tensor:
-    """CoViAR's input normalisation of one kind of representation (``[T, C, H, W]``), or nothing."""
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of every frame to ``size x size`` with Pillow (antialiased when shrinking)."""
+    from PIL import Image
+
+    if frames.dtype == np.uint8:  # RGB images in one call each
+        return np.stack([np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR)) for frame in frames])
+    planes = [  # float images resize one channel at a time (Pillow's mode F)
+        np.asarray(Image.fromarray(np.ascontiguousarray(frame[..., channel], dtype=np.float32)).resize((size, size), Image.BILINEAR))
+        for frame in frames
+        for channel in range(frames.shape[-1])
+    ]
+    return np.stack(planes).reshape(len(frames), frames.shape[-1], size, size).transpose(0, 2, 3, 1).copy()
+
+
+def normalize(clip: np.ndarray, kind: str, normalization: str) -> np.ndarray:
+    """CoViAR's input normalisation of one kind of representation (``float32 [T, H, W, C]``, changed in place), or nothing."""
     if normalization == "none":
         return clip
     if kind == "mv":
-        return (clip * (127.5 / MV_SATURATION) + 128).clamp_(0, 255) / 255 - 0.5
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        clip *= 127.5 / MV_SATURATION
+        clip += 128
+        np.clip(clip, 0, 255, out=clip)
+        clip /= 255
+        clip -= 0.5
+        return clip
+    std = np.asarray(IMAGENET_STD, np.float32)
     if kind == "residual":
-        return ((clip + 128).clamp_(0, 255) / 255 - 0.5) / std
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    return (clip / 255 - mean) / std
+        clip += 128
+        np.clip(clip, 0, 255, out=clip)
+        clip /= 255
+        clip -= 0.5
+        clip /= std
+        return clip
+    clip /= 255
+    clip -= np.asarray(IMAGENET_MEAN, np.float32)
+    clip /= std
+    return clip
