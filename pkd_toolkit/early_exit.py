@@ -115,7 +115,7 @@ def segments_label(segments: Mapping[str, int]) -> str:
 
 
 def cheapest_within(points: Iterable[dict[str, Any]], reference_top1: float, tolerance: float) -> dict[str, Any] | None:
-    """The point with the fewest GMACs whose top-1 is at most ``tolerance`` percentage points below ``reference_top1``."""
+    """The point with the fewest GMACs whose top-1 is at most ``tolerance`` points below ``reference_top1``."""
     lowest = reference_top1 - tolerance / 100 - 1e-12  # 0.91 - 0.01 is 0.90000000000000002 in floats
     close = [point for point in points if point["top1"] >= lowest]
     return min(close, key=lambda point: point["gmacs_per_video"]) if close else None
@@ -160,7 +160,8 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
         )
         for point in points
     ]
-    return markdown_table(("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit"), rows)
+    headers = ("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
+    return markdown_table(headers, rows)
 
 
 def exits_summary(exits: Mapping[str, int], separator: str = ", ") -> str:

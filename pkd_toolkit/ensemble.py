@@ -42,6 +42,7 @@ TABLE_NAME = "early_exit.md"
 PLOT_NAME = "early_exit.png"
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 REPORT_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")  # what the run's report.json gets
+SUMMARY_KEYS = ("threshold", "segments", "top1", "gmacs_per_video", "gmacs_fraction")  # of the cheapest point
 POLICY_DEFAULT = "wise"  # the ensemble the early-exit policy uses when the recipe does not say
 
 
@@ -56,7 +57,7 @@ class Ensembler(Protocol):
     """Exit keys in stage order; set by :meth:`fit` or :meth:`load_state_dict`."""
 
     def fit(self, scores: ScoreSet) -> None:
-        """Choose the order among the exits ``scores`` holds and learn from their logits and labels (the train split)."""
+        """Choose the order among the exits ``scores`` holds; learn from their logits and labels (train split)."""
 
     def stage_logits(self, exit_logits: np.ndarray) -> np.ndarray:
         """The ensemble logits of every stage.
@@ -359,7 +360,7 @@ def _summary(label: str, schedule: str, full: dict, points: list[dict], toleranc
         "full_top1": full["top1"],
         "full_gmacs_per_video": full["gmacs_per_video"],
         "tolerance": tolerance,
-        "cheapest_within": best and {k: best[k] for k in ("threshold", "segments", "top1", "gmacs_per_video", "gmacs_fraction")},
+        "cheapest_within": best and {key: best[key] for key in SUMMARY_KEYS},
     }
 
 
@@ -434,9 +435,8 @@ def evaluate_run(
         train_file = score_path(run_dir, schedule, TRAIN_SPLIT)
         if not train_file.is_file():
             raise PkdError(f"{train_file}: missing; the ensemblers are fitted on the train split's scores")
-        sections = evaluate_ensembles(
-            recipe, registry, ScoreSet.load(train_file), ScoreSet.load(score_path(run_dir, schedule, TEST_SPLIT)), run_dir
-        )
+        test = ScoreSet.load(score_path(run_dir, schedule, TEST_SPLIT))
+        sections = evaluate_ensembles(recipe, registry, ScoreSet.load(train_file), test, run_dir)
         for key in REPORT_SECTIONS:
             merged[key] += sections[key]
         merged["artefacts"][schedule] = sections["artefacts"]

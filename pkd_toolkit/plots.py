@@ -1,6 +1,6 @@
 """Plots of the run report, drawn with matplotlib's Agg canvas (no display, no pyplot state).
 
-matplotlib is imported inside the functions: importing this module costs nothing.
+matplotlib is imported inside the function, so importing this module does not load it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def plot_early_exit(
         curves.setdefault(f"{point['ensembler']}, {segments_label(point['segments'])}", []).append(point)
     for label, curve in curves.items():
         curve = sorted(curve, key=lambda p: p["gmacs_per_video"])
-        axes.plot([p["gmacs_per_video"] for p in curve], [100 * p["top1"] for p in curve], marker="o", markersize=3, label=label)
+        cost, accuracy = [p["gmacs_per_video"] for p in curve], [100 * p["top1"] for p in curve]
+        axes.plot(cost, accuracy, marker="o", markersize=3, label=label)
     for marker, entry in zip(cycle(FULL_MARKERS), ensembles, strict=False):
         axes.scatter(
             entry["gmacs_per_video"], 100 * entry["top1"], marker=marker, s=90, color="black", zorder=3,

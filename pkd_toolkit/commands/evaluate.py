@@ -23,10 +23,12 @@ NUMERIC_COLUMNS = {"exits", "threshold", "top-1", "top-5", "mean class", "GMACs"
 
 
 def evaluate(
-    run_dir: Path = typer.Argument(..., help="A run folder written by `pkd run`.", show_default=False, metavar="RUN_DIR"),
+    run_dir: Path = typer.Argument(
+        ..., help="A run folder written by `pkd run`.", show_default=False, metavar="RUN_DIR"
+    ),
     overrides: list[str] = OVERRIDES,
     schedules: list[str] = typer.Option(
-        [], "--schedule", metavar="NAME", help="Evaluate this schedule only (repeatable; default: all with score files)."
+        [], "--schedule", metavar="NAME", help="Evaluate only this schedule (repeatable; default: all with scores)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report sections as JSON instead of tables."),
 ) -> None:

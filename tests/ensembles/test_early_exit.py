@@ -58,8 +58,10 @@ def test_lower_thresholds_stop_earlier_and_cost_less(plugins, test_scores):
     plain = plugins.registry.get("ensemblers", "sum").build()
     plain.fit(test_scores)
     stages = plain.stage_logits(member_logits(test_scores, plain.order))
-    costs = early_exit.stage_costs(plain.order, {s.key: s.gmacs for s in test_scores.exits}, {"residual": 5, "mv": 5, "iframe": 5})
-    points = [early_exit.policy_point(stages, test_scores.labels, costs, plain.order, t) for t in (0.3, 0.6, 0.9, 0.999, 1.0)]
+    gmacs = {s.key: s.gmacs for s in test_scores.exits}
+    costs = early_exit.stage_costs(plain.order, gmacs, {"residual": 5, "mv": 5, "iframe": 5})
+    thresholds = (0.3, 0.6, 0.9, 0.999, 1.0)
+    points = [early_exit.policy_point(stages, test_scores.labels, costs, plain.order, t) for t in thresholds]
     spent = [p["gmacs_per_video"] for p in points]
     assert spent == sorted(spent) and spent[0] < spent[-1]
     assert points[0]["exits"]["residual/ic1"] > 0
@@ -79,7 +81,7 @@ def test_segment_settings_resolve_per_network_and_drop_repeats():
 
 
 def test_the_summary_picks_the_cheapest_point_within_the_tolerance():
-    points = [{"top1": 0.90, "gmacs_per_video": 50.0}, {"top1": 0.892, "gmacs_per_video": 20.0}, {"top1": 0.85, "gmacs_per_video": 5.0}]
+    points = [{"top1": top1, "gmacs_per_video": gmacs} for top1, gmacs in ((0.90, 50.0), (0.892, 20.0), (0.85, 5.0))]
     assert early_exit.cheapest_within(points, 0.90, 1.0) == points[1]
     assert early_exit.cheapest_within(points, 0.99, 1.0) is None
     assert early_exit.cheapest_within(points, 0.91, 1.0) == points[0]  # exactly 1 point below counts
@@ -100,7 +102,7 @@ def test_thresholds_print_as_written():
     [
         ("early_exit.thresholds=[0.9, 0]", "greater than 0"),
         ("early_exit.thresholds=[1.5]", "less than or equal to 1"),
-        ("early_exit.segments=[{rgb: 1}]", "unknown name"),
+        ("early_exit.segments=[{rgb: 1}]", "'rgb'.*networks"),
         ("early_exit.segments=[0]", "greater than 0"),
     ],
 )

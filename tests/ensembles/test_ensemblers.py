@@ -73,7 +73,8 @@ def test_sum_adds_the_raw_logits_of_every_exit_so_far(plugins, train_scores):
     ensembler = build(plugins, "sum")
     ensembler.fit(train_scores)
     members = member_logits(train_scores, ensembler.order)
-    np.testing.assert_allclose(ensembler.stage_logits(members), np.cumsum(members.astype(np.float64), axis=0), rtol=1e-12)
+    expected = np.cumsum(members.astype(np.float64), axis=0)
+    np.testing.assert_allclose(ensembler.stage_logits(members), expected, rtol=1e-12)
 
 
 def test_a_prefix_of_the_exits_gives_the_same_stages(plugins, train_scores):
