@@ -416,7 +416,7 @@ def evaluate_run(
     sections of every schedule together; ``artefacts`` maps each schedule to its files.
     """
     report = _read_run_report(run_dir / REPORT_FILE)  # before any work: a damaged report stops it
-    if not plan_ensembles(recipe, registry):
+    if not plan_ensembles(recipe, registry):  # recipe mistakes show before large score files are read
         raise UsageError(
             "the recipe lists no ensembles: add an 'ensembles:' section, "
             "or try some with --set 'ensembles=[{name: sum}, {name: wise}]'"
