@@ -194,9 +194,11 @@ class IntegerTrace(_PaddedTrace):
         """Accumulated forward motion ``p - R_t(p)`` as ``float32 [H, W, 2]`` (dx, dy)."""
         source = self.source
         source_y = source // self.width  # int32 division by a scalar: fast in numpy
-        source_x = source - source_y * self.width
         ys, xs = _pixel_axes(self.height, self.width)
-        return np.stack([xs - source_x, ys - source_y], axis=-1).astype(np.float32)
+        moved = np.empty((self.height, self.width, 2), dtype=np.float32)
+        np.subtract(xs, source - source_y * self.width, out=moved[..., 0], casting="unsafe")
+        np.subtract(ys, source_y, out=moved[..., 1], casting="unsafe")
+        return moved
 
     def sample(self, image: np.ndarray) -> np.ndarray:
         """``image`` (``[H, W, C]``) read at ``R_t(p)`` for every pixel p."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,19 +63,58 @@ def apply_view(frames: np.ndarray, kind: str, view: View, size: int, normalizati
 
     numpy and Pillow, single-threaded: torch's thread pool costs more than it
     gains on images this small, and a DataLoader runs one worker per core anyway.
+    Normalisation is one pass per channel (a lookup table for 8-bit images).
     """
     region = frames[:, view.top : view.top + view.height, view.left : view.left + view.width]
-    if (view.height, view.width) != (size, size):
+    resized = (view.height, view.width) != (size, size)
+    if resized:
         region = _resize(region, size)
-        if kind == "mv":  # a vector field stretched by (sx, sy) has vectors stretched by the same
-            region[..., 0] *= size / view.width
-            region[..., 1] *= size / view.height
-    clip = region.astype(np.float32)  # a copy: the decoded arrays stay untouched
     if view.flip:
-        clip = clip[:, :, ::-1]
-        if kind == "mv":
-            clip[..., 0] *= -1
-    return normalize(clip, kind, normalization).transpose(0, 3, 1, 2)
+        region = region[:, :, ::-1]
+    count, _, _, channels = region.shape
+    out = np.empty((count, channels, size, size), dtype=np.float32)
+    for channel, (low, high, scale, offset) in enumerate(channel_affine(kind, normalization, channels)):
+        plane = region[..., channel]
+        if kind == "mv":  # vectors: stretched with the image (CoViAR omits this), mirrored with it
+            stretch = (size / (view.width if channel == 0 else view.height)) if resized else 1.0
+            sign = -1.0 if view.flip and channel == 0 else 1.0
+            low, high, scale = low / (stretch * sign), high / (stretch * sign), scale * stretch * sign
+            low, high = min(low, high), max(low, high)
+        if region.dtype == np.uint8:
+            np.take(_lookup_table(low, high, scale, offset), plane, out=out[:, channel])
+        else:
+            np.clip(plane, low, high, out=out[:, channel])
+            out[:, channel] *= scale
+            out[:, channel] += offset
+    return out
+
+
+def channel_affine(kind: str, normalization: str, channels: int) -> list[tuple[float, float, float, float]]:
+    """Per channel ``(low, high, scale, offset)``: normalised = clip(x, low, high) * scale + offset.
+
+    CoViAR: MV ``clip(mv * 127.5 / 20 + 128, 0, 255) / 255 - 0.5``; residual
+    ``(clip(r + 128, 0, 255) / 255 - 0.5) / std``; I-frame ``(x / 255 - mean) / std``.
+    ``none``: the values as decoded.
+    """
+    if normalization == "none":
+        return [(-np.inf, np.inf, 1.0, 0.0)] * channels
+    if kind == "mv":
+        per_level = 127.5 / MV_SATURATION
+        return [(-128 / per_level, 127 / per_level, per_level / 255, 128 / 255 - 0.5)] * channels
+    if kind == "residual":
+        return [(-128.0, 127.0, 1 / (255 * std), (128 / 255 - 0.5) / std) for std in IMAGENET_STD]
+    return [(0.0, 255.0, 1 / (255 * std), -mean / std) for mean, std in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]
+
+
+def normalize(clip: np.ndarray, kind: str, normalization: str) -> np.ndarray:
+    """Normalised copy of ``clip`` (``[T, H, W, C]``): see :func:`channel_affine`."""
+    affine = channel_affine(kind, normalization, clip.shape[-1])
+    return np.stack([np.clip(clip[..., c], low, high) * scale + offset for c, (low, high, scale, offset) in enumerate(affine)], axis=-1)
+
+
+@lru_cache(maxsize=64)
+def _lookup_table(low: float, high: float, scale: float, offset: float) -> np.ndarray:
+    return (np.clip(np.arange(256, dtype=np.float64), low, high) * scale + offset).astype(np.float32)
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
@@ -88,29 +128,4 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
         for frame in frames
         for channel in range(frames.shape[-1])
     ]
-    return np.stack(planes).reshape(len(frames), frames.shape[-1], size, size).transpose(0, 2, 3, 1).copy()
-
-
-def normalize(clip: np.ndarray, kind: str, normalization: str) -> np.ndarray:
-    """CoViAR's input normalisation of one kind of representation (``float32 [T, H, W, C]``, changed in place), or nothing."""
-    if normalization == "none":
-        return clip
-    if kind == "mv":
-        clip *= 127.5 / MV_SATURATION
-        clip += 128
-        np.clip(clip, 0, 255, out=clip)
-        clip /= 255
-        clip -= 0.5
-        return clip
-    std = np.asarray(IMAGENET_STD, np.float32)
-    if kind == "residual":
-        clip += 128
-        np.clip(clip, 0, 255, out=clip)
-        clip /= 255
-        clip -= 0.5
-        clip /= std
-        return clip
-    clip /= 255
-    clip -= np.asarray(IMAGENET_MEAN, np.float32)
-    clip /= std
-    return clip
+    return np.stack(planes).reshape(len(frames), frames.shape[-1], size, size).transpose(0, 2, 3, 1)
