@@ -139,39 +139,64 @@ class _PaddedTrace:
 
     Reading a padded map at ``p - mv`` then equals reading the map at
     ``clamp(p - mv)``, the codec's edge extension. A field is constant over each
-    cell, so following it copies, for every cell, one shifted ``cell x cell``
-    window of the previous map: block copies instead of a per-pixel gather.
-    A window entirely outside the frame reads only repeated edge values, so
-    clamping the window's position into the margin keeps this exact for
-    vectors of any length (the margin is at least a cell and a tap wide).
-    Maps are ``[..., H, W]``: planes last, so each window row is contiguous.
+    cell, so following it copies, for every moving cell, one shifted
+    ``cell x cell`` window of the previous map: block copies instead of a
+    per-pixel gather, and nothing for cells that stand still (most of a video
+    shot from a tripod). A window entirely outside the frame reads only repeated
+    edge values, so clamping the window's position into the margin keeps this
+    exact for vectors of any length (the margin is at least a cell and a tap
+    wide). Maps are ``[..., H, W]``: planes first, so each window row is contiguous.
     """
 
     MARGIN = 32
 
     def __init__(self, height: int, width: int, identity: np.ndarray):
         self.height, self.width = height, width
-        self.padded = _pad_edges(identity, self.MARGIN)
+        margin = self.MARGIN
+        self.padded = np.empty((*identity.shape[:-2], height + 2 * margin, width + 2 * margin), dtype=identity.dtype)
+        self.padded[..., margin : margin + height, margin : margin + width] = identity
+        self._repeat_edges(self.padded)
 
     @property
     def _map(self) -> np.ndarray:
         margin = self.MARGIN
         return self.padded[..., margin : margin + self.height, margin : margin + self.width]
 
-    def _shifted_blocks(self, field: MotionVectorField, shift_x: np.ndarray, shift_y: np.ndarray) -> np.ndarray:
-        """For every cell, the window of the padded maps at (cell corner - shift): ``[..., rows, columns, cell, cell]``."""
+    def _moving_cells(self, field: MotionVectorField) -> tuple[np.ndarray, np.ndarray]:
+        return np.nonzero(np.any(field.cells != 0, axis=-1))
+
+    def _shifted_blocks(self, field: MotionVectorField, rows, columns, shift_x, shift_y) -> np.ndarray:
+        """For the given cells, the window of the padded maps at (cell corner - shift): ``[..., cells, cell, cell]``."""
         cell, margin = field.cell, self.MARGIN
-        rows, columns = field.cells.shape[:2]
         windows = np.lib.stride_tricks.sliding_window_view(self.padded, (cell, cell), axis=(-2, -1))
-        tops = np.clip((np.arange(rows) * cell)[:, None] - shift_y + margin, 0, self.padded.shape[-2] - cell)
-        lefts = np.clip((np.arange(columns) * cell)[None, :] - shift_x + margin, 0, self.padded.shape[-1] - cell)
+        tops = np.clip(rows * cell - shift_y + margin, 0, self.padded.shape[-2] - cell)
+        lefts = np.clip(columns * cell - shift_x + margin, 0, self.padded.shape[-1] - cell)
         return windows[..., tops, lefts, :, :]
 
-    def _store(self, blocks: np.ndarray) -> None:
-        """Lay ``[..., rows, columns, cell, cell]`` blocks out as the new maps and pad them."""
-        *lead, rows, columns, cell, _ = blocks.shape
-        pixels = blocks.swapaxes(-3, -2).reshape(*lead, rows * cell, columns * cell)
-        self.padded = _pad_edges(pixels[..., : self.height, : self.width], self.MARGIN)
+    def _replace_cells(self, field: MotionVectorField, rows, columns, blocks: np.ndarray) -> None:
+        """The new maps: the old ones with the given cells replaced by ``blocks``."""
+        updated = self.padded.copy()
+        cell, margin = field.cell, self.MARGIN
+        interior = updated[..., margin:, margin:]
+        *lead_strides, row_stride, column_stride = interior.strides
+        grid_rows, grid_columns = field.cells.shape[:2]  # the grid may pass the frame: into the margin, refreshed below
+        grid = np.lib.stride_tricks.as_strided(
+            interior,
+            shape=(*interior.shape[:-2], grid_rows, grid_columns, cell, cell),
+            strides=(*lead_strides, cell * row_stride, cell * column_stride, row_stride, column_stride),
+        )
+        grid[..., rows, columns, :, :] = blocks
+        self._repeat_edges(updated)
+        self.padded = updated
+
+    def _repeat_edges(self, padded: np.ndarray) -> None:
+        """Fill the margin of ``padded`` with copies of the map's border rows and columns."""
+        margin, height, width = self.MARGIN, self.height, self.width
+        inside = slice(margin, margin + height)
+        padded[..., inside, :margin] = padded[..., inside, margin : margin + 1]
+        padded[..., inside, margin + width :] = padded[..., inside, margin + width - 1 : margin + width]
+        padded[..., :margin, :] = padded[..., margin : margin + 1, :]
+        padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
 
 
 class IntegerTrace(_PaddedTrace):
@@ -187,8 +212,10 @@ class IntegerTrace(_PaddedTrace):
 
     def follow(self, field: MotionVectorField) -> None:
         """Add one frame: ``R_t(p) = R_{t-1}(p - mv_t(p))``."""
-        if not field.is_zero:
-            self._store(self._shifted_blocks(field, field.cells[..., 0], field.cells[..., 1]))
+        rows, columns = self._moving_cells(field)
+        if len(rows):
+            shift_x, shift_y = field.cells[rows, columns, 0], field.cells[rows, columns, 1]
+            self._replace_cells(field, rows, columns, self._shifted_blocks(field, rows, columns, shift_x, shift_y))
 
     def displacement(self) -> np.ndarray:
         """Accumulated forward motion ``p - R_t(p)`` as ``float32 [H, W, 2]`` (dx, dy)."""
@@ -222,19 +249,21 @@ class SubpixelTrace(_PaddedTrace):
         return self._map
 
     def follow(self, field: MotionVectorField) -> None:
-        if field.is_zero:
+        rows, columns = self._moving_cells(field)
+        if not len(rows):
             return
-        whole_x, whole_y = np.floor(field.cells[..., 0]), np.floor(field.cells[..., 1])
-        part_x, part_y = field.cells[..., 0] - whole_x, field.cells[..., 1] - whole_y
+        motion_x, motion_y = field.cells[rows, columns, 0], field.cells[rows, columns, 1]
+        whole_x, whole_y = np.floor(motion_x), np.floor(motion_y)
+        part_x, part_y = motion_x - whole_x, motion_y - whole_y
         whole_x, whole_y = whole_x.astype(np.int64), whole_y.astype(np.int64)
         result = None
         # p - mv lies between p - whole and p - whole - 1 on each axis
         for step_y, weight_y in ((0, 1 - part_y), (1, part_y)):
             for step_x, weight_x in ((0, 1 - part_x), (1, part_x)):
-                weight = (weight_y * weight_x).astype(np.float32)[:, :, None, None]
-                blocks = self._shifted_blocks(field, whole_x + step_x, whole_y + step_y) * weight
+                weight = (weight_y * weight_x).astype(np.float32)[:, None, None]
+                blocks = self._shifted_blocks(field, rows, columns, whole_x + step_x, whole_y + step_y) * weight
                 result = blocks if result is None else np.add(result, blocks, out=result)
-        self._store(result)
+        self._replace_cells(field, rows, columns, result)
 
     def displacement(self) -> np.ndarray:
         ys, xs = _pixel_axes(self.height, self.width)
@@ -244,18 +273,6 @@ class SubpixelTrace(_PaddedTrace):
     def sample(self, image: np.ndarray) -> np.ndarray:
         source_y, source_x = self.position
         return _bilinear(image.astype(np.float32), source_y, source_x)
-
-
-def _pad_edges(values: np.ndarray, margin: int) -> np.ndarray:
-    """``values`` (``[..., H, W]``) with ``margin`` rows and columns repeating its border on every side."""
-    *lead, height, width = values.shape
-    padded = np.empty((*lead, height + 2 * margin, width + 2 * margin), dtype=values.dtype)
-    padded[..., margin : margin + height, margin : margin + width] = values
-    padded[..., margin : margin + height, :margin] = values[..., :, :1]
-    padded[..., margin : margin + height, margin + width :] = values[..., :, -1:]
-    padded[..., :margin, :] = padded[..., margin : margin + 1, :]
-    padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
-    return padded
 
 
 def _bilinear(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
