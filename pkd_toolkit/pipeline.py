@@ -8,6 +8,7 @@ Each arrow is one call to the component that owns it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -17,19 +18,18 @@ from pkd_toolkit.engine.evaluate import predict
 from pkd_toolkit.engine.loaders import eval_loader
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.networks import RunModel, backbone_stage, build_networks, exit_maker
-from pkd_toolkit.engine.runtime import Runtime, seed_everything, start_runtime, stop_runtime
+from pkd_toolkit.engine.runtime import Runtime, seed_everything
 from pkd_toolkit.engine.stages import SchedulePlan, ScheduleContext, Stage
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError, UsageError
 from pkd_toolkit.run import Run
 from pkd_toolkit.scores import ExitScores, ScoreSet, score_path
 
-# The score files of a run without schedules: the networks' own heads.
+# Score files of the networks' own heads after stage (a): the baseline every schedule is compared with.
 BACKBONE_SCHEDULE = "backbone"
 
 
-def run_pipeline(run: Run) -> dict[str, Any]:
-    runtime = start_runtime(run.recipe.train)
+def run_pipeline(run: Run, runtime: Runtime) -> dict[str, Any]:
     monitor = Monitor(run.dir, enabled=runtime.is_main)
     try:
         monitor.info(f"run {run.recipe.name} in {run.dir} on {runtime.device} ({runtime.world_size} process(es))")
@@ -45,7 +45,6 @@ def run_pipeline(run: Run) -> dict[str, Any]:
         ) from None
     finally:
         monitor.close()
-        stop_runtime(runtime)
 
 
 def _run(run: Run, runtime: Runtime, monitor: Monitor) -> dict[str, Any]:
@@ -54,7 +53,8 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor) -> dict[str, Any]:
     dataset = registry.get("datasets", recipe.data.name).build(recipe.data)
     modalities = {key: registry.get("modalities", s.name).build(s) for key, s in recipe.modalities.items()}
     classes = list(dataset.classes)
-    used = {key: modalities[key] for key in {section.modality for section in recipe.networks.values()}}
+    # in recipe order (not a set's): datasets may draw random numbers per modality in this order
+    used = {key: modalities[key] for key in dict.fromkeys(section.modality for section in recipe.networks.values())}
     splits = Splits(
         train=_non_empty(dataset.split("train", modalities=used, training=True), "train", recipe),
         test=_non_empty(dataset.split("test", modalities=used, training=False), "test", recipe),
@@ -70,11 +70,15 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor) -> dict[str, Any]:
     network_modality = {name: section.modality for name, section in recipe.networks.items()}
     trainer = Trainer(run, model, runtime, monitor, splits, network_modality)
     trainer.fit(stages, state)
-    scored = plans or {BACKBONE_SCHEDULE: SchedulePlan([], dict(networks), model.networks)}
+    scored = {BACKBONE_SCHEDULE: SchedulePlan([], dict(networks), model.networks), **plans}
     score_sets = write_score_files(run, scored, dataset, used, classes, runtime, monitor)
-    from pkd_toolkit.report import write_report
+    if not runtime.is_main:
+        return {}
+    from pkd_toolkit.report import build_report, print_tables
 
-    return write_report(run, score_sets) if runtime.is_main else {}
+    report = build_report(run.dir, recipe, registry, score_sets, round(time.time() - run.started, 1))
+    print_tables(report)
+    return report
 
 
 def _non_empty(split: Any, name: str, recipe: Any) -> Any:
@@ -89,7 +93,7 @@ def _plan_schedules(run: Run, networks: Mapping[str, Any], num_classes: int) -> 
     plans: dict[str, SchedulePlan] = {}
     for section in recipe.schedules:
         label = getattr(section, "label", None) or section.name
-        if label in plans:
+        if label in plans or label == BACKBONE_SCHEDULE:
             raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
         schedule = registry.get("schedules", section.name).build(section)
         context = ScheduleContext(label, recipe, dict(networks), num_classes, make_exits, registry)
@@ -135,7 +139,7 @@ def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any]
     checkpoint.check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
     restore(model, state)
     position = state["position"]
-    monitor.forget_after(position["stage_index"], position["epoch"] + 1)
+    monitor.resume_at(position["stage_index"], position["epoch"], state.get("metrics"))
     monitor.info(f"resuming from {run.resume_from} (stage {position['stage_index'] + 1}, epoch {position['epoch']})")
     return state
 

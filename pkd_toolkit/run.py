@@ -50,11 +50,26 @@ class Run:
 def start_run(
     recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = None, resume: str | None = None
 ) -> Run:
-    """Open the run folder and run the pipeline in it."""
+    """Open the run folder (rank 0 does; torchrun's other processes are told where) and run the pipeline."""
+    from pkd_toolkit.engine.runtime import share_from_main, start_runtime, stop_runtime
     from pkd_toolkit.pipeline import run_pipeline
 
-    run = open_run(recipe, plugins, run_dir=run_dir, resume=resume)
-    run_pipeline(run)
+    runtime = start_runtime(recipe.train)
+    try:
+        opened, payload = None, None
+        if runtime.is_main:
+            try:
+                opened = open_run(recipe, plugins, run_dir=run_dir, resume=resume)
+                payload = (opened.dir, opened.resume_from)
+            except PkdError as error:
+                payload = error
+        shared = share_from_main(runtime, payload)
+        if isinstance(shared, PkdError):
+            raise shared
+        run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
+        run_pipeline(run, runtime)
+    finally:
+        stop_runtime(runtime)
     return run
 
 

@@ -1,114 +1,31 @@
-"""Fixtures shared by every area: an in-process test plugin and a CLI runner.
-
-The test plugin ``toy`` registers a dataset of tiny random tensors whose class
-is visible in their mean, and a 3-channel modality: enough to drive the engine
-end to end in seconds, without decoding video.
-"""
+"""Fixtures shared by every area: the in-process ``toy`` test plugin, a CLI runner, fake installs."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pydantic import Field
 
 import pkd_toolkit.plugins as plugin_module
-from pkd_toolkit import hookimpl
 from pkd_toolkit.cli import main
 from pkd_toolkit.plugins import Plugins, load_plugins
-from pkd_toolkit.registry import ComponentConfig
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-class ToyDatasetConfig(ComponentConfig):
-    classes: int = Field(default=3, ge=2)
-    train_size: int = Field(default=24, ge=0)
-    test_size: int = Field(default=12, ge=0)
-    size: int = 16
-    segments: int = 2
-    noise: float = 1.0
+TESTS = Path(__file__).resolve().parent
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
 
 
-class ToyModalityConfig(ComponentConfig):
-    channels: int = 3
+def _load_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-class ToyClips:
-    """Sample i of class i % classes: noise plus a class-specific offset per channel."""
-
-    def __init__(self, config: ToyDatasetConfig, count: int, modalities, training: bool, salt: int):
-        self.config, self.count, self.modalities, self.training, self.salt = config, count, modalities, training, salt
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int):
-        import torch
-
-        label = index % self.config.classes
-        inputs = {}
-        for key, modality in self.modalities.items():
-            generator = torch.Generator().manual_seed(self.salt * 100_003 + index * 31 + len(key))
-            shape = (self.config.segments, modality.channels, self.config.size, self.config.size)
-            clip = torch.randn(shape, generator=generator) * self.config.noise
-            if self.training:  # augmentation: fresh noise from the global generator the engine seeds
-                clip = clip + 0.1 * torch.randn(shape)
-            clip[:, label % modality.channels] += 1.0 + 0.5 * (label // modality.channels)
-            inputs[key] = clip
-        return {"inputs": inputs, "label": label, "index": index}
-
-
-class ToyDataset:
-    def __init__(self, config: ToyDatasetConfig):
-        self.config = config
-        self.num_classes = config.classes
-        self.input_size = (config.size, config.size)
-
-    @property
-    def classes(self):
-        return [f"class{i}" for i in range(self.config.classes)]
-
-    def split(self, name, *, modalities, training):
-        count = self.config.train_size if name == "train" else self.config.test_size
-        return ToyClips(self.config, count, modalities, training, salt=0 if name == "train" else 1)
-
-    def videos(self, name):
-        count = self.config.train_size if name == "train" else self.config.test_size
-        return [f"{name}/{i:04d}" for i in range(count)]
-
-    def load_file(self, path, *, modalities):
-        return ToyClips(self.config, 1, modalities, False, salt=2)[0]["inputs"]
-
-
-@dataclass
-class ToyModality:
-    name: str
-    channels: int
-
-
-def _toy_modality(config: ToyModalityConfig) -> ToyModality:
-    return ToyModality("toy", config.channels)
-
-
-toy_plugin = types.ModuleType("toy_plugin")
-
-
-@hookimpl
-def pkd_add_datasets(registry):
-    registry.add("toy", ToyDataset, config=ToyDatasetConfig, help="tiny random tensors for tests")
-
-
-@hookimpl
-def pkd_add_modalities(registry):
-    registry.add("toy", _toy_modality, config=ToyModalityConfig)
-
-
-toy_plugin.pkd_add_datasets = pkd_add_datasets
-toy_plugin.pkd_add_modalities = pkd_add_modalities
+toy_plugin = _load_module("toy_plugin", TESTS / "toy_plugin.py")
 
 
 @pytest.fixture
@@ -155,10 +72,6 @@ def write(tmp_path):
     return write_file
 
 
-def python_command(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
-
-
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """Install a distribution into a fresh site folder on sys.path: ``make(name, modules, entry_points)``.
@@ -186,3 +99,20 @@ def fake_distribution(tmp_path, monkeypatch):
         return site
 
     return make
+
+
+@pytest.fixture
+def toy_environment(tmp_path):
+    """Environment for a ``pkd`` subprocess that has the toy plugin installed (real entry-point metadata)."""
+    import os
+
+    site = tmp_path / "toy-site"
+    info = site / "pkd_test_toy-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkd-test-toy\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pkd_toolkit]\ntoy = toy_plugin\n")
+    paths = [str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "COLUMNS": "200"}
+
+
+PKD = [sys.executable, "-m", "pkd_toolkit"]

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pkd_toolkit import console
+from pkd_toolkit.atomic import write_text
 
 LOG_FILE = "run.log"
 METRICS_FILE = "metrics.jsonl"
@@ -56,22 +57,25 @@ class Monitor:
                 if isinstance(value, float | int) and key not in ("time", "epoch", "stage_index"):
                     self._writer.add_scalar(f"{prefix}/{key}", value, step)
 
-    def forget_after(self, stage_index: int, epoch: int) -> None:
-        """Drop metric lines beyond a checkpoint, so a resumed run does not log an epoch twice."""
+    def resume_at(self, stage_index: int, epoch: int, last_record: dict[str, Any] | None) -> None:
+        """Make metrics.jsonl end with the checkpoint's epoch: drop lines of epochs after it (they will
+        run again) and restore its own line if the run was killed before writing it."""
         path = self.run_dir / METRICS_FILE
-        if not self.enabled or not path.exists():
+        if not self.enabled:
             return
         kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        last = None
+        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
             position = (record.get("stage_index", -1), record.get("epoch", -1))
-            if position < (stage_index, epoch):
+            if position <= (stage_index, epoch):
                 kept.append(line)
-        from pkd_toolkit.atomic import write_text
-
+                last = position
+        if last_record is not None and last != (stage_index, epoch):
+            kept.append(json.dumps(last_record, allow_nan=True))
         write_text(path, "".join(f"{line}\n" for line in kept))
 
     def progress(self, items: Iterable[T], total: int, description: str) -> Iterator[T]:

@@ -75,7 +75,9 @@ def exit_maker(
     def make(name: str) -> MultiExitNetwork:
         base = networks[name]
         with seeded(recipe.seed + 7919 * (1 + list(networks).index(name))):
-            heads = build_exit_heads(recipe.networks[name], base.backbone, num_classes=num_classes, registry=registry)
+            heads = build_exit_heads(
+                recipe.networks[name], base.backbone, num_classes=num_classes, registry=registry, label=name
+            )
         return MultiExitNetwork(base.backbone, heads)
 
     return make

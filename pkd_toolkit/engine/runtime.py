@@ -66,6 +66,15 @@ def start_runtime(settings: TrainSettings) -> Runtime:
     return Runtime(device=device, rank=rank, world_size=world_size, amp=settings.amp and device.type == "cuda")
 
 
+def share_from_main(runtime: Runtime, value: object) -> object:
+    """``value`` as rank 0 has it, in every process (rank 0's own value when not distributed)."""
+    if not runtime.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def stop_runtime(runtime: Runtime) -> None:
     if runtime.distributed and dist.is_initialized():
         dist.destroy_process_group()

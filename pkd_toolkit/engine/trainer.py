@@ -72,11 +72,11 @@ class Trainer:
 
     def fit(self, stages: list[Stage], resume: dict[str, Any] | None = None) -> Position:
         position = Position(**resume["position"]) if resume else Position()
+        resumed_stage = position.stage_index if resume else None
         for index, stage in enumerate(stages):
             if stage.name in position.finished:
                 continue
-            resuming_here = resume is not None and index == position.stage_index
-            self._run_stage(stage, index, position, resume if resuming_here else None)
+            self._run_stage(stage, index, position, resume if index == resumed_stage else None)
             position = Position(index + 1, 0, [*position.finished, stage.name])
         if self.runtime.is_main:
             self._save(LAST_CHECKPOINT, position, {}, {}, None, None)
@@ -85,7 +85,6 @@ class Trainer:
     def _run_stage(self, stage: Stage, index: int, position: Position, state: dict[str, Any] | None) -> None:
         start_epoch = position.epoch if state else 0
         self.run.hook.pkd_stage_start(run=self.run, stage=stage)
-        self._freeze_all_but(stage)
         optimizers = {o.name: build_optimizer(o.parameters, o.optimizer, o.lr) for o in stage.objectives}
         schedulers = {o.name: build_scheduler(optimizers[o.name], o.scheduler, stage.epochs) for o in stage.objectives}
         scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=self.runtime.amp)
@@ -111,8 +110,11 @@ class Trainer:
             improved = "val_top1" in metrics and (best is None or metrics["val_top1"] > best)
             best = metrics["val_top1"] if improved else best
             if self.runtime.is_main:
-                self.monitor.record({"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}, step=epoch + 1)
-                self._save(LAST_CHECKPOINT, here, optimizers, schedulers, scaler, best)
+                # The checkpoint carries the epoch's metrics line: a run killed between the two writes
+                # gets the line back when it resumes (see Monitor.resume_at).
+                record = {"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}
+                self._save(LAST_CHECKPOINT, here, optimizers, schedulers, scaler, best, record)
+                self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
             self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {format_metrics(metrics)}")
@@ -128,6 +130,8 @@ class Trainer:
         for module in stage.train_modules:
             module.train()
         active = [o for o in stage.objectives if o.active(epoch)]
+        # Only what the active objectives own may learn: an inactive objective's parameters get no gradient.
+        self._freeze_all_but([p for o in active for p in o.parameters])
         loader = train_loader(self.splits.train, self.settings, self.runtime, seed, epoch)
         if len(loader) == 0:
             raise PkdError(f"stage {stage.name}: the train split has no complete batch; lower train.batch_size")
@@ -149,7 +153,7 @@ class Trainer:
             for objective in active:
                 optimizers[objective.name].zero_grad(set_to_none=True)
             samples += len(context.labels)
-            for name, value in {**{f"loss/{k}": float(v) for k, v in losses.items()}, **context.metrics}.items():
+            for name, value in {**{f"loss/{k}": float(v.detach()) for k, v in losses.items()}, **context.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value
         steps = len(loader)
         metrics = {name: value / steps for name, value in sums.items()}
@@ -184,13 +188,15 @@ class Trainer:
         metrics["val_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
         return metrics
 
-    def _freeze_all_but(self, stage: Stage) -> None:
+    def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        for parameter in stage.parameters():
+        for parameter in trainable:
             parameter.requires_grad_(True)
 
-    def _save(self, name: str, position: Position, optimizers: dict, schedulers: dict, scaler: Any, best: Any) -> None:
+    def _save(
+        self, name: str, position: Position, optimizers: dict, schedulers: dict, scaler: Any, best: Any, record=None
+    ) -> None:
         state = {
             "format": CHECKPOINT_FORMAT,
             "recipe": self.run.recipe.model_dump(mode="json"),
@@ -200,6 +206,7 @@ class Trainer:
             "schedulers": {k: v.state_dict() for k, v in schedulers.items()},
             "scaler": scaler.state_dict() if scaler is not None else {},
             "best": best,
+            "metrics": record,
             "rng": checkpoint.rng_state(),
         }
         path = self.run.path(CHECKPOINTS, name)

@@ -1,0 +1,95 @@
+"""The ``toy`` test plugin: a dataset of tiny random tensors whose class is visible in their mean.
+
+Enough to drive the engine end to end in seconds without decoding video.
+Loaded in-process by tests/conftest.py, and through real entry-point metadata
+by the tests that start ``pkd`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from pkd_toolkit import hookimpl
+from pkd_toolkit.registry import ComponentConfig
+
+
+class ToyDatasetConfig(ComponentConfig):
+    classes: int = Field(default=3, ge=2)
+    train_size: int = Field(default=24, ge=0)
+    test_size: int = Field(default=12, ge=0)
+    size: int = 16
+    segments: int = 2
+    noise: float = 1.0
+
+
+class ToyModalityConfig(ComponentConfig):
+    channels: int = 3
+
+
+class ToyClips:
+    """Sample i of class i % classes: noise plus a class-specific offset per channel."""
+
+    def __init__(self, config: ToyDatasetConfig, count: int, modalities, training: bool, salt: int):
+        self.config, self.count, self.modalities, self.training, self.salt = config, count, modalities, training, salt
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        import torch
+
+        label = index % self.config.classes
+        inputs = {}
+        for key, modality in self.modalities.items():
+            generator = torch.Generator().manual_seed(self.salt * 100_003 + index * 31 + len(key))
+            shape = (self.config.segments, modality.channels, self.config.size, self.config.size)
+            clip = torch.randn(shape, generator=generator) * self.config.noise
+            if self.training:  # augmentation: fresh noise from the global generator the engine seeds
+                clip = clip + 0.1 * torch.randn(shape)
+            clip[:, label % modality.channels] += 1.0 + 0.5 * (label // modality.channels)
+            inputs[key] = clip
+        return {"inputs": inputs, "label": label, "index": index}
+
+
+class ToyDataset:
+    def __init__(self, config: ToyDatasetConfig):
+        self.config = config
+        self.num_classes = config.classes
+        self.input_size = (config.size, config.size)
+
+    @property
+    def classes(self):
+        return [f"class{i}" for i in range(self.config.classes)]
+
+    def split(self, name, *, modalities, training):
+        count = self.config.train_size if name == "train" else self.config.test_size
+        return ToyClips(self.config, count, modalities, training, salt=0 if name == "train" else 1)
+
+    def videos(self, name):
+        count = self.config.train_size if name == "train" else self.config.test_size
+        return [f"{name}/{i:04d}" for i in range(count)]
+
+    def load_file(self, path, *, modalities):
+        return ToyClips(self.config, 1, modalities, False, salt=2)[0]["inputs"]
+
+
+@dataclass
+class ToyModality:
+    name: str
+    channels: int
+
+
+def _toy_modality(config: ToyModalityConfig) -> ToyModality:
+    return ToyModality("toy", config.channels)
+
+
+@hookimpl
+def pkd_add_datasets(registry):
+    registry.add("toy", ToyDataset, config=ToyDatasetConfig, help="tiny random tensors for tests")
+
+
+@hookimpl
+def pkd_add_modalities(registry):
+    registry.add("toy", _toy_modality, config=ToyModalityConfig)
