@@ -31,8 +31,7 @@ from pkd_toolkit import atomic, early_exit
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.metrics import classification_metrics, topk_accuracy
 from pkd_toolkit.registry import ComponentConfig, ComponentRegistry, unknown_name_message
-from pkd_toolkit.run import REPORT_FILE
-from pkd_toolkit.scores import SCORES_DIR, ExitScores, ScoreSet, score_path
+from pkd_toolkit.scores import ExitScores, ScoreSet, score_path
 from pkd_toolkit.settings import RecipeBase
 
 ENSEMBLES_DIR = "ensembles"
@@ -40,7 +39,6 @@ FITTED_DIR = "fitted"
 REPORT_NAME = "report.json"
 TABLE_NAME = "early_exit.md"
 PLOT_NAME = "early_exit.png"
-TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 REPORT_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")  # what the run's report.json gets
 SUMMARY_KEYS = ("threshold", "segments", "top1", "gmacs_per_video", "gmacs_fraction")  # of the cheapest point
 POLICY_DEFAULT = "wise"  # the ensemble the early-exit policy uses when the recipe does not say
@@ -396,62 +394,3 @@ def ensembles_markdown(sections: dict[str, Any]) -> str:
         ],
     )
     return f"## Ensembles\n\n{ensembles}\n## Early exit\n\n{early_exit.points_markdown(sections['early_exit'])}"
-
-
-# -- a whole run folder (`pkd eval`) -----------------------------------------------------------
-
-
-def scored_schedules(run_dir: Path) -> list[str]:
-    """The schedules that have a test score file in the run folder."""
-    return sorted(path.parent.name for path in (run_dir / SCORES_DIR).glob(f"*/{TEST_SPLIT}.npz"))
-
-
-def evaluate_run(
-    run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry, schedules: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Recompute the ensemble sections of a run from its score files, for ``schedules`` (default: all scored).
-
-    Writes each schedule's artefacts (see :func:`evaluate_ensembles`) and, when
-    the run has a ``report.json``, replaces its ensemble sections. Returns the
-    sections of every schedule together; ``artefacts`` maps each schedule to its files.
-    """
-    report = _read_run_report(run_dir / REPORT_FILE)  # before any work: a damaged report stops it
-    if not plan_ensembles(recipe, registry):  # recipe mistakes show before large score files are read
-        raise UsageError(
-            "the recipe lists no ensembles: add an 'ensembles:' section, "
-            "or try some with --set 'ensembles=[{name: sum}, {name: wise}]'"
-        )
-    scored = scored_schedules(run_dir)
-    if not scored:
-        raise PkdError(
-            f"{run_dir}: no score files ({SCORES_DIR}/<schedule>/{TEST_SPLIT}.npz); they are written by the "
-            "engine's score-file stage, which `pkd run` runs after training each schedule"
-        )
-    for schedule in schedules:
-        if schedule not in scored:
-            raise UsageError(f"--schedule: {unknown_name_message('schedule with score files', schedule, scored)}")
-    merged: dict[str, Any] = {**{key: [] for key in REPORT_SECTIONS}, "artefacts": {}}
-    for schedule in schedules or scored:
-        train_file = score_path(run_dir, schedule, TRAIN_SPLIT)
-        if not train_file.is_file():
-            raise PkdError(f"{train_file}: missing; the ensemblers are fitted on the train split's scores")
-        test = ScoreSet.load(score_path(run_dir, schedule, TEST_SPLIT))
-        sections = evaluate_ensembles(recipe, registry, ScoreSet.load(train_file), test, run_dir)
-        for key in REPORT_SECTIONS:
-            merged[key] += sections[key]
-        merged["artefacts"][schedule] = sections["artefacts"]
-    if report is not None:  # else the run has not finished: the engine writes its report
-        atomic.write_json(run_dir / REPORT_FILE, {**report, **{key: merged[key] for key in REPORT_SECTIONS}})
-    return merged
-
-
-def _read_run_report(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise PkdError(f"{path}: cannot update the report, it is not readable JSON ({error})") from None
-    if not isinstance(report, dict):
-        raise PkdError(f"{path}: cannot update the report, it is not a JSON object")
-    return report

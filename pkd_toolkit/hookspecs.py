@@ -76,8 +76,10 @@ def pkd_add_schedules(registry):
 def pkd_add_ensemblers(registry):
     """Register ensembler components: how the exits' logits become one prediction.
 
-    ``factory(config)`` returns an object with ``fit(scores)`` and
-    ``stage_logits(scores)``; see :mod:`pkd_toolkit.ensemble`.
+    ``factory(config)`` returns an :class:`pkd_toolkit.ensemble.Ensembler`:
+    ``order``, ``fit(scores)`` on the train split's score files,
+    ``stage_logits(exit_logits)`` (the ensemble at each stage of the order) and
+    a JSON-able ``state_dict()``/``load_state_dict()``.
     """
 
 

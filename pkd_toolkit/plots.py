@@ -51,3 +51,26 @@ def plot_early_exit(
     axes.legend(fontsize="small", loc="lower right")
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
+
+
+def plot_confusion(matrix: Any, classes: list[str], path: Path, *, title: str = "") -> None:
+    """Write a PNG of a confusion matrix (rows: true class, columns: predicted), row-normalised colours."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    size = min(12.0, 2.5 + 0.3 * len(classes))
+    figure = Figure(figsize=(size, size), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    image = axes.imshow(matrix / totals, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, shrink=0.8, label="share of the true class")
+    if len(classes) <= 30:  # beyond that the labels are unreadable anyway
+        axes.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        axes.set_yticks(range(len(classes)), classes, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")

@@ -1,30 +1,106 @@
 """The run report: ``report.json`` for programs, ``report.md`` for people, tables on the terminal.
 
-Everything here is computed from the score files, so ``pkd eval`` can rebuild
-it without training.
+Everything is computed from the score files, so ``pkd eval`` rebuilds exactly
+what ``pkd run`` wrote, without training: each exit's accuracy (top-1, top-5,
+mean class accuracy, confusion matrix), CE against PKD exits side by side, and
+the ensembles with their early-exit curves (:mod:`pkd_toolkit.ensemble`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.table import Table
 
 from pkd_toolkit import atomic, console
-from pkd_toolkit.metrics import classification_metrics, confusion_matrix
-from pkd_toolkit.run import REPORT_FILE, Run
-from pkd_toolkit.scores import ScoreSet
+from pkd_toolkit.errors import PkdError
+from pkd_toolkit.registry import ComponentRegistry
+from pkd_toolkit.run import REPORT_FILE
+from pkd_toolkit.scores import SCORES_DIR, ScoreSet, score_path
+from pkd_toolkit.settings import RecipeBase
 
 MARKDOWN_FILE = "report.md"
 CONFUSION_DIR = "confusion"
+FINAL_EXIT = "final"  # pkd_toolkit.exits.FINAL, without importing torch
+SPLITS = ("train", "test")
+ENSEMBLE_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")
+
+ScoreSets = Mapping[str, Mapping[str, ScoreSet]]  # schedule -> split -> scores
 
 
-def exit_rows(score_sets: Mapping[str, Mapping[str, ScoreSet]]) -> list[dict[str, Any]]:
+# -- building -----------------------------------------------------------------------------
+
+
+def build_report(
+    run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry, score_sets: ScoreSets, seconds: float | None
+) -> dict[str, Any]:
+    """Evaluate every schedule's score files and write report.json, report.md and the confusion matrices."""
+    from pkd_toolkit.ensemble import evaluate_ensembles
+
+    rows = exit_rows(score_sets)
+    report: dict[str, Any] = {
+        "recipe": recipe.name,
+        "exits": rows,
+        "comparison": comparison_rows(rows),
+        **{section: [] for section in ENSEMBLE_SECTIONS},
+        "artefacts": {},
+        "seconds": seconds,
+    }
+    if recipe.ensembles:
+        for schedule, splits in score_sets.items():
+            sections = evaluate_ensembles(recipe, registry, splits["train"], splits["test"], run_dir)
+            for section in ENSEMBLE_SECTIONS:
+                report[section] += sections[section]
+            report["artefacts"][schedule] = sections["artefacts"]
+    write_confusion_matrices(run_dir, score_sets)
+    atomic.write_json(run_dir / REPORT_FILE, report)
+    atomic.write_text(run_dir / MARKDOWN_FILE, markdown(report))
+    return report
+
+
+def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
+    """Every schedule's train and test score files in a run folder."""
+    schedules = sorted(path.parent.name for path in (run_dir / SCORES_DIR).glob("*/test.npz"))
+    if not schedules:
+        raise PkdError(
+            f"{run_dir}: no score files ({SCORES_DIR}/<schedule>/test.npz); they are written by the engine's "
+            "score-file stage, which `pkd run` runs once training is done"
+        )
+    score_sets = {}
+    for schedule in schedules:
+        train = score_path(run_dir, schedule, "train")
+        if not train.is_file():
+            raise PkdError(f"{train}: missing; the ensemblers are fitted on the train split's scores")
+        score_sets[schedule] = {split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in SPLITS}
+    return score_sets
+
+
+def rebuild_report(run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry) -> dict[str, Any]:
+    """``pkd eval``: the whole report again from the score files (the recipe may differ from the run's)."""
+    previous = read_report(run_dir)  # first: a damaged report stops before anything is written
+    return build_report(run_dir, recipe, registry, load_score_sets(run_dir), (previous or {}).get("seconds"))
+
+
+def read_report(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / REPORT_FILE
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PkdError(f"{path}: cannot update the report, it is not readable JSON ({error})") from None
+    if not isinstance(report, dict):
+        raise PkdError(f"{path}: cannot update the report, it is not a JSON object")
+    return report
+
+
+def exit_rows(score_sets: ScoreSets) -> list[dict[str, Any]]:
     """One row per (schedule, network, exit) with its test accuracy and cost."""
+    from pkd_toolkit.metrics import classification_metrics
+
     rows = []
     for schedule, splits in score_sets.items():
         test = splits["test"]
@@ -37,11 +113,14 @@ def exit_rows(score_sets: Mapping[str, Mapping[str, ScoreSet]]) -> list[dict[str
 
 
 def comparison_rows(rows: list[dict[str, Any]], base: str = "ce", other: str = "pkd") -> list[dict[str, Any]]:
-    """Side by side top-1 of two schedules' exits (PKD against CE by default), with the difference."""
+    """Side by side top-1 of two schedules' early exits (PKD against CE by default), with the difference.
+
+    The final exits are left out: both schedules share the networks' own heads.
+    """
     by_key = {(r["schedule"], r["network"], r["exit"]): r["top1"] for r in rows}
     paired = []
     for row in rows:
-        if row["schedule"] != base or (other, row["network"], row["exit"]) not in by_key:
+        if row["schedule"] != base or row["exit"] == FINAL_EXIT or (other, row["network"], row["exit"]) not in by_key:
             continue
         theirs = by_key[(other, row["network"], row["exit"])]
         paired.append(
@@ -50,39 +129,28 @@ def comparison_rows(rows: list[dict[str, Any]], base: str = "ce", other: str = "
     return paired
 
 
-def write_confusion_matrices(run_dir: Path, score_sets: Mapping[str, Mapping[str, ScoreSet]]) -> None:
-    """``confusion/<schedule>/<network>-<exit>.csv`` (rows: true class, columns: predicted)."""
+def write_confusion_matrices(run_dir: Path, score_sets: ScoreSets) -> None:
+    """``confusion/<schedule>/<network>-<exit>.csv`` and ``.png`` (rows: true class, columns: predicted)."""
+    from pkd_toolkit.metrics import confusion_matrix
+    from pkd_toolkit.plots import plot_confusion
+
     for schedule, splits in score_sets.items():
         test = splits["test"]
         for scores in test.exits:
             matrix = confusion_matrix(scores.consensus().argmax(axis=1), test.labels, len(test.classes))
-            header = "true\\predicted," + ",".join(test.classes)
-            lines = [header] + [f"{name}," + ",".join(map(str, row)) for name, row in zip(test.classes, matrix, strict=True)]
-            atomic.write_text(run_dir / CONFUSION_DIR / schedule / f"{scores.network}-{scores.exit}.csv", "\n".join(lines) + "\n")
+            lines = ["true\\predicted," + ",".join(test.classes)]
+            lines += [f"{name}," + ",".join(map(str, row)) for name, row in zip(test.classes, matrix, strict=True)]
+            stem = run_dir / CONFUSION_DIR / schedule / f"{scores.network}-{scores.exit}"
+            atomic.write_text(stem.with_suffix(".csv"), "\n".join(lines) + "\n")
+            plot_confusion(matrix, test.classes, stem.with_suffix(".png"), title=f"{schedule}: {scores.key}")
 
 
-def write_report(run: Run, score_sets: Mapping[str, Mapping[str, ScoreSet]]) -> dict[str, Any]:
-    """Evaluate everything from the score files, write report.json and report.md, print the tables."""
-    rows = exit_rows(score_sets)
-    report: dict[str, Any] = {
-        "recipe": run.recipe.name,
-        "exits": rows,
-        "comparison": comparison_rows(rows),
-        "ensembles": [],
-        "early_exit": [],
-        "seconds": round(time.time() - run.started, 1),
-    }
-    write_confusion_matrices(run.dir, score_sets)
-    atomic.write_json(run.path(REPORT_FILE), _plain(report))
-    atomic.write_text(run.path(MARKDOWN_FILE), markdown(report))
-    print_tables(report)
-    return report
+# -- presenting ---------------------------------------------------------------------------
 
 
 def print_tables(report: dict[str, Any]) -> None:
-    table = Table(title="accuracy per exit (test split)")
-    for column in ("schedule", "network", "exit", "top-1", "top-5", "mean class", "GMACs/frame"):
-        table.add_column(column, justify="right" if column[0].isupper() or "-" in column else "left")
+    """Per-exit accuracy, CE against PKD, the ensembles and the early-exit curves, as rich tables."""
+    table = _table("Accuracy per exit (test split)", ("schedule", "network", "exit"), ("top-1", "top-5", "mean class", "GMACs/frame"))
     for row in report["exits"]:
         table.add_row(
             row["schedule"], row["network"], row["exit"], _pct(row["top1"]), _pct(row["top5"]),
@@ -90,40 +158,112 @@ def print_tables(report: dict[str, Any]) -> None:
         )  # fmt: skip
     console.out.print(table)
     if report["comparison"]:
-        side = Table(title="exits trained with CE and with PKD (top-1, test split)")
-        for column in ("network", "exit", "ce", "pkd", "difference"):
-            side.add_column(column)
+        side = _table("Exits trained with CE and with PKD (top-1, test split)", ("network", "exit"), ("CE", "PKD", "PKD - CE"))
         for row in report["comparison"]:
             side.add_row(row["network"], row["exit"], _pct(row["ce"]), _pct(row["pkd"]), f"{100 * row['difference']:+.2f}")
         console.out.print(side)
+    if report["ensembles"]:
+        _print_ensembles(report)
+
+
+def _print_ensembles(report: dict[str, Any]) -> None:
+    from pkd_toolkit.early_exit import exits_summary, format_threshold, segments_label
+
+    ensembles = _table("Full ensembles (test split)", ("schedule", "ensemble"), ("exits", "top-1", "top-5", "mean class", "GMACs/video"))
+    for entry in report["ensembles"]:
+        name = entry["name"] if entry["name"] == entry["component"] else f"{entry['name']} ({entry['component']})"
+        ensembles.add_row(
+            entry["schedule"], name, str(len(entry["stages"])), _pct(entry["top1"]), _pct(entry["top5"]),
+            _pct(entry["mean_class_accuracy"]), f"{entry['gmacs_per_video']:.2f}",
+        )  # fmt: skip
+    console.out.print(ensembles)
+    for summary in report["early_exit_summary"]:
+        schedule, label = summary["schedule"], summary["ensembler"]
+        curve = _table(
+            f"Early exit with {label}, schedule {schedule}", ("segments",), ("threshold", "top-1", "GMACs/video", "of full")
+        )
+        curve.add_column("stopped at")
+        for point in report["early_exit"]:
+            if point["schedule"] == schedule and point["ensembler"] == label:
+                curve.add_row(
+                    segments_label(point["segments"]), format_threshold(point["threshold"]), _pct(point["top1"]),
+                    f"{point['gmacs_per_video']:.2f}", f"{100 * point['gmacs_fraction']:.0f}%",
+                    exits_summary(point["exits"], separator="\n"),
+                )  # fmt: skip
+        console.out.print(curve)
+        console.out.print(summary_line(summary))
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """``cheapest within 1 point(s) of the full ensemble (90.00 at 40.00 GMACs): ...``."""
+    from pkd_toolkit.early_exit import format_threshold, segments_label
+
+    head = (
+        f"{summary['schedule']}, {summary['ensembler']}: cheapest within {summary['tolerance']:g} point(s) of the "
+        f"full ensemble ({_pct(summary['full_top1'])} at {summary['full_gmacs_per_video']:.2f} GMACs): "
+    )
+    best = summary["cheapest_within"]
+    if best is None:
+        return head + "none"
+    return head + (
+        f"{_pct(best['top1'])} at {best['gmacs_per_video']:.2f} GMACs ({100 * best['gmacs_fraction']:.0f}%), "
+        f"threshold {format_threshold(best['threshold'])}, {segments_label(best['segments'])}"
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Run report: {report['recipe']}", "", f"Wall time: {report['seconds']:.0f} s", ""]
-    lines += ["## Accuracy per exit (test split)", "", "| schedule | network | exit | top-1 | top-5 | mean class | GMACs/frame |"]
-    lines += ["|---|---|---|---:|---:|---:|---:|"]
-    for r in report["exits"]:
-        lines.append(
-            f"| {r['schedule']} | {r['network']} | {r['exit']} | {_pct(r['top1'])} | {_pct(r['top5'])} "
-            f"| {_pct(r['mean_class_accuracy'])} | {r['gmacs']:.3f} |"
+    """report.md: the tables, and links to the plots."""
+    from pkd_toolkit.early_exit import markdown_table, points_markdown
+
+    seconds = report.get("seconds")
+    lines = [f"# Run report: {report['recipe']}", ""]
+    if seconds is not None:
+        lines += [f"Wall time: {seconds:.0f} s", ""]
+    lines += ["## Accuracy per exit (test split)", ""]
+    lines.append(
+        markdown_table(
+            ("schedule", "network", "exit", "top-1", "top-5", "mean class", "GMACs/frame"),
+            [
+                (r["schedule"], r["network"], r["exit"], _pct(r["top1"]), _pct(r["top5"]), _pct(r["mean_class_accuracy"]), f"{r['gmacs']:.3f}")
+                for r in report["exits"]
+            ],
         )
+    )
     if report["comparison"]:
-        lines += ["", "## CE against PKD exits", "", "| network | exit | CE | PKD | difference |", "|---|---|---:|---:|---:|"]
-        for r in report["comparison"]:
-            lines.append(f"| {r['network']} | {r['exit']} | {_pct(r['ce'])} | {_pct(r['pkd'])} | {100 * r['difference']:+.2f} |")
-    return "\n".join(lines) + "\n"
+        lines += ["## Exits trained with CE and with PKD", ""]
+        lines.append(
+            markdown_table(
+                ("network", "exit", "CE", "PKD", "PKD - CE"),
+                [(r["network"], r["exit"], _pct(r["ce"]), _pct(r["pkd"]), f"{100 * r['difference']:+.2f}") for r in report["comparison"]],
+            )
+        )
+    if report["ensembles"]:
+        lines += ["## Ensembles", ""]
+        lines.append(
+            markdown_table(
+                ("schedule", "ensemble", "exits", "top-1", "top-5", "GMACs/video"),
+                [
+                    (e["schedule"], e["name"], len(e["stages"]), _pct(e["top1"]), _pct(e["top5"]), f"{e['gmacs_per_video']:.2f}")
+                    for e in report["ensembles"]
+                ],
+            )
+        )
+        lines += ["## Early exit", "", *(summary_line(s) + "\n" for s in report["early_exit_summary"])]
+        for schedule, files in report["artefacts"].items():
+            lines += [f"![early exit, {schedule}]({files['plot']})", ""]
+        lines.append(points_markdown(report["early_exit"]))
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}"
+def _table(title: str, text_columns: Iterable[str], number_columns: Iterable[str]) -> Table:
+    """A table whose numbers are right-aligned and never cut."""
+    table = Table(title=title, title_justify="left")
+    for column in text_columns:
+        table.add_column(column)
+    for column in number_columns:
+        table.add_column(column, justify="right", no_wrap=True, min_width=6)
+    return table
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready copy (numpy scalars to Python numbers)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f}"
