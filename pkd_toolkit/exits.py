@@ -245,19 +245,21 @@ def build_exit_heads(
     Each is built by its registered exit component with
     ``factory(config, channels=..., num_classes=...)``, sized from the stage it
     reads; ``at`` is a stage name or 1-based number. Named ``ic1``, ``ic2``, ...
-    in depth order (exits at one stage keep the recipe's order). Call it again
+    in depth order (exits at one stage keep the recipe's order); an exit whose ``at``
+    is a list is placed after each stage listed. Call it again
     for a second, independent head set on the same backbone. An unknown stage
     raises UsageError listing the backbone's stages; ``label`` (the network's
     key) prefixes that message.
     """
     placed = []
     for index, config in enumerate(network_section.exits):
-        try:
-            stage = backbone.stage(config.at)
-        except UsageError as error:
-            where = f"networks.{label}.exits[{index}]" if label else f"exits[{index}]"
-            raise UsageError(f"{where}: at: {error}") from None
-        placed.append((backbone.depth(stage.name), index, config, stage))
+        for at in config.at if isinstance(config.at, list) else [config.at]:
+            try:
+                stage = backbone.stage(at)
+            except UsageError as error:
+                where = f"networks.{label}.exits[{index}]" if label else f"exits[{index}]"
+                raise UsageError(f"{where}: at: {error}") from None
+            placed.append((backbone.depth(stage.name), index, config, stage))
     heads = []
     for number, (_, _, config, stage) in enumerate(sorted(placed, key=lambda item: item[:2]), start=1):
         module = registry.get("exits", config.name).build(config, channels=stage.channels, num_classes=num_classes)

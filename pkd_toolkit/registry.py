@@ -113,7 +113,13 @@ class Registrar:
 
 def unknown_name_message(what: str, name: object, choices: list[str]) -> str:
     """``unknown backbone 'resnet': did you mean 'timm'? (choices: a, b)``."""
+    if not choices:
+        return f"unknown {what} {name!r}: none is registered: is the plugin that provides one installed?"
+    return f"unknown {what} {name!r}: {choices_hint(name, choices)}"
+
+
+def choices_hint(name: object, choices: list[str]) -> str:
+    """``did you mean 'timm'? (choices: a, b)``: the closest choices first, then all of them."""
     close = difflib.get_close_matches(str(name), choices, n=3)
     guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    listed = f"choices: {', '.join(choices)}" if choices else "none is registered: is the plugin that provides one installed?"
-    return f"unknown {what} {name!r}: {guess}({listed})"
+    return f"{guess}(choices: {', '.join(choices)})"

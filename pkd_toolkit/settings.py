@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from pkd_toolkit.registry import ComponentConfig, unknown_name_message
+from pkd_toolkit.registry import ComponentConfig, choices_hint
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -32,14 +32,14 @@ def check_known(value: str, info: ValidationInfo, section: str) -> str:
     """Refuse ``value`` unless it is a key of the recipe's ``section`` (``networks`` or ``modalities``)."""
     names = known_names(info, section)
     if names is not None and value not in names:
-        raise ValueError(unknown_name_message(f"name (not one of the recipe's {section})", value, names))
+        raise ValueError(f"{value!r} is not one of the recipe's {section}: " + choices_hint(value, names))
     return value
 
 
 class OptimizerSettings(StrictModel):
-    """An optimizer built by timm's ``create_optimizer_v2``."""
+    """An optimizer built by timm's ``create_optimizer_v2`` ('sgd' has plain momentum, 'nesterov' Nesterov's)."""
 
-    name: Literal["sgd", "momentum", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = "adam"
+    name: Literal["sgd", "nesterov", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = "adam"
     lr: PositiveFloat = 1e-3
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
@@ -73,6 +73,29 @@ class StageSettings(StrictModel):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
 
+class ScheduleConfig(ComponentConfig):
+    """Base of schedule configs: a label (defaults to the component's name) naming its stages and score files."""
+
+    label: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="names this schedule's results (needed when one schedule is used twice)",
+    )
+
+
+class ExitScheduleConfig(ScheduleConfig, StageSettings):
+    """A schedule that trains early exits on frozen backbones."""
+
+    networks: list[str] | None = Field(default=None, description="networks whose exits it trains (default: all)")
+
+    @field_validator("networks")
+    @classmethod
+    def _networks_exist(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        for name in value or []:
+            check_known(name, info, "networks")
+        return value
+
+
 class BackboneTraining(StageSettings):
     """Stage (a): each network's backbone trained with cross entropy on its final head."""
 
@@ -91,11 +114,16 @@ class TrainSettings(StrictModel):
     )
 
 
+StageRef = str | Annotated[int, Field(ge=1)]
+
+
 class ExitConfig(ComponentConfig):
     """Base of every exit component's config: where the exit is attached."""
 
-    at: str | Annotated[int, Field(ge=1)] = Field(
-        description="backbone stage the exit reads: a stage name, or its 1-based number"
+    at: StageRef | list[StageRef] = Field(
+        default_factory=lambda: [1, 2, 3],
+        description="backbone stage the exit reads: a stage name or its 1-based number; a list places one "
+        "such exit after each (default: after stages 1, 2 and 3, as in the paper)",
     )
 
 

@@ -56,7 +56,7 @@ def read_yaml(path: Path) -> YamlSource:
     except yaml.constructor.ConstructorError as error:
         raise UsageError(_tag_message(path, error)) from None
     except yaml.MarkedYAMLError as error:
-        raise UsageError(f"{path}:{_line(error)}: malformed YAML: {error.problem}") from None
+        raise UsageError(f"{path}:{_line(error)}: malformed YAML: {error.problem}{_context(error)}") from None
     except yaml.YAMLError as error:
         raise UsageError(f"{path}: malformed YAML: {error}") from None
     finally:
@@ -86,6 +86,13 @@ def _index(node: yaml.Node, location: Location, source: YamlSource, path: Path) 
 def _line(error: yaml.MarkedYAMLError) -> int | str:
     mark = error.problem_mark or error.context_mark
     return mark.line + 1 if mark is not None else "?"
+
+
+def _context(error: yaml.MarkedYAMLError) -> str:
+    """`` (while parsing a flow sequence started on line 1)`` when the problem began elsewhere."""
+    if not error.context or error.context_mark is None or error.context_mark.line == getattr(error.problem_mark, "line", None):
+        return ""
+    return f" ({error.context} started on line {error.context_mark.line + 1})"
 
 
 def _tag_message(path: Path, error: yaml.constructor.ConstructorError) -> str:

@@ -48,7 +48,7 @@ def test_validate_command_accepts_a_valid_recipe(cli, write, toy_plugins):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("name: [unclosed\n", "tiny.yaml:1: malformed YAML"),
+        ("name: [unclosed\n", "tiny.yaml:2: malformed YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence started on line 1)"),
         ("", "the file is empty"),
         ("- a list\n", "a recipe is a mapping of sections"),
         (VALID + "bogus: 1\n", "tiny.yaml:15: bogus: unknown key 'bogus'"),
@@ -56,7 +56,7 @@ def test_validate_command_accepts_a_valid_recipe(cli, write, toy_plugins):
         (VALID.replace("batch_size: 4", "batch_size: many"), "tiny.yaml:14: train.batch_size: Input should be a valid integer"),
         (VALID.replace("model: resnet18}", "model: resnet18, depth: 3}"), "networks.net.backbone.depth: unknown key 'depth'"),
         (VALID.replace("at: 1}", "at: 1, size: x}"), "networks.net.exits[0].size: unknown key"),
-        (VALID.replace("modality: rgb", "modality: flow"), "networks.net.modality: 'flow' is not one of"),
+        (VALID.replace("modality: rgb", "modality: flow"), "networks.net.modality: 'flow' is not one of the recipe's modalities: (choices: rgb)"),
         (VALID + "train:\n  amp: false\n", "duplicate key 'train' (first written on line 13)"),
         (VALID.replace("{name: toy}", "{classes: 3}"), "modalities.rgb: missing 'name': which modality?"),
     ],

@@ -46,10 +46,11 @@ def test_the_light_exit_pools_globally_then_classifies():
     assert torch.allclose(head(x), expected)
 
 
-def test_exit_configs_need_a_stage_and_refuse_unknown_keys():
-    with pytest.raises(ValidationError, match="at"):
-        PaperICConfig()
+def test_exit_configs_default_to_stages_one_to_three_and_refuse_unknown_keys():
+    assert PaperICConfig().at == [1, 2, 3]  # the paper's placement
     with pytest.raises(ValidationError, match="kernel"):
         PaperICConfig(at=1, kernel=3)
     with pytest.raises(ValidationError):
         PaperICConfig(at=0)  # stages count from 1
+    with pytest.raises(ValidationError):
+        PaperICConfig(at=[1, 0])

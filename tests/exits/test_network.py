@@ -117,6 +117,16 @@ def test_exits_are_named_in_depth_order_whatever_the_recipe_order(resnet18, netw
     assert MultiExitNetwork(resnet18, [heads[2], heads[0]]).exit_names == ["ic1", "ic3", "final"]  # depth order
 
 
+def test_one_exit_entry_placed_at_several_stages_defaults_to_the_papers_three(resnet18, network_section, toy_plugins):
+    heads = build_exit_heads(
+        network_section({"model": "resnet18"}, [{"name": "paper_ic"}, {"name": "light", "at": [2]}]),
+        resnet18, num_classes=5, registry=toy_plugins.registry,
+    )  # fmt: skip
+    assert [(h.name, h.stage) for h in heads] == [("ic1", "layer1"), ("ic2", "layer2"), ("ic3", "layer2"), ("ic4", "layer3")]
+    assert heads[1].module is not heads[3].module  # one head per stage, sized from that stage
+    assert heads[0].module[0].in_channels == 64 and heads[3].module[0].in_channels == 256
+
+
 def test_an_exit_at_an_unknown_stage_lists_the_stages(resnet18, network_section, toy_plugins):
     section = network_section(
         {"model": "resnet18"}, [{"name": "paper_ic", "at": 1}, {"name": "paper_ic", "at": "layer5"}]
