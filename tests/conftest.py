@@ -34,6 +34,12 @@ def toy_plugins() -> Plugins:
     return load_plugins([("toy", toy_plugin)])
 
 
+@pytest.fixture
+def toy_plugins_with():
+    """``toy_plugins_with((name, plugin), ...)``: the toy plugins plus more in-process plugins."""
+    return lambda *extra: load_plugins([("toy", toy_plugin), *extra])
+
+
 @dataclass
 class Result:
     code: int

@@ -163,7 +163,7 @@ class Trainer:
         return metrics
 
     def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
-        bad = ", ".join(f"{name} = {float(value)}" for name, value in losses.items() if not torch.isfinite(value))
+        bad = ", ".join(f"{name} = {float(value.detach())}" for name, value in losses.items() if not torch.isfinite(value))
         last = self.run.path(CHECKPOINTS, LAST_CHECKPOINT)
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
         raise NonFiniteLoss(
