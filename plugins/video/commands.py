@@ -20,7 +20,8 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _progress_bar(description: str):
+def _progress_bar():
+    """A rich progress bar on stderr with a ``failed`` field."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pkd_toolkit import console
@@ -33,8 +34,7 @@ def _progress_bar(description: str):
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console.err,
-        transient=False,
-    ), description
+    )
 
 
 def prepare(
@@ -60,9 +60,8 @@ def prepare(
     width, height = _size(size)
     settings = EncoderSettings(codec=codec, width=width, height=height, gop=gop, qscale=qscale, crf=crf)  # type: ignore[arg-type]
     part = Shard.parse(shard)
-    bar, description = _progress_bar("prepare")
-    with bar:
-        task = bar.add_task(description, total=None, failed="")
+    with _progress_bar() as bar:
+        task = bar.add_task("prepare", total=None, failed="")
 
         def progress(done: int, total: int, failed: int) -> None:
             bar.update(task, completed=done, total=total, failed=f"{failed} failed" if failed else "")
@@ -149,9 +148,8 @@ def make_synthetic(
         frame_size=_size(size) if size else None,
     )
     spec = SyntheticSpec.from_config(config)
-    bar, description = _progress_bar("render")
-    with bar:
-        task = bar.add_task(description, total=None, failed="")
+    with _progress_bar() as bar:
+        task = bar.add_task("render", total=None, failed="")
         ensure_generated(destination, spec, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.info(f"{len(spec.class_names) * spec.videos_per_class} videos of {len(spec.class_names)} classes in {destination}")
     console.info("read it with the recipe section  data: {name: hmdb51, root: DST/videos, splits: DST/splits}")

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from pkd_plugins.video.bad_videos import BadVideoLog
-from pkd_plugins.video.config import ClipSettings, FolderConfig, Hmdb51Config, SyntheticActionsConfig, Ucf101Config
+from pkd_plugins.video.config import ClipSettings, SyntheticActionsConfig
 from pkd_plugins.video.container import read_index
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import (
@@ -73,13 +73,12 @@ class VideoDataset:
 
     def __init__(self, config: ClipSettings):
         self.config = config
+        self.root: Path = config.root  # every dataset's config has one: the videos, <class>/<video>
         self.input_size = (config.size, config.size)
         self._memory: dict[tuple[Path, tuple], DecodedVideo] = {}
         self._log: BadVideoLog | None = None
 
     # -- what subclasses provide -------------------------------------------------
-
-    root: Path
 
     def class_names(self) -> list[str]:
         """Class names, read cheaply (list file names or folders, no video)."""
@@ -94,7 +93,7 @@ class VideoDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    @property
+    @cached_property
     def classes(self) -> list[str]:
         return self.class_names()
 
@@ -118,10 +117,6 @@ class VideoDataset:
 
     # -- lists ------------------------------------------------------------------------
 
-    @cached_property
-    def _listing(self) -> Listing:
-        return self.read_listing()
-
     def _entries(self, name: str) -> list[VideoEntry]:
         if name not in SPLITS:
             raise UsageError(f"unknown split {name!r} (choices: {', '.join(SPLITS)})")
@@ -130,7 +125,7 @@ class VideoDataset:
     @cached_property
     def _resolved(self) -> dict[str, list[VideoEntry]]:
         """Listed videos found on disk, per split; missing ones are reported once and left out."""
-        listing = self._listing
+        listing = self.read_listing()
         if not self.root.is_dir():
             raise PkdError(f"{self.root}: no such folder; expected the videos there as <class>/<video> (set the recipe's data.root)")
         find = video_finder(self.root)
@@ -159,10 +154,6 @@ class VideoDataset:
 class Hmdb51(VideoDataset):
     """HMDB51 with its official split files (splits 1-3)."""
 
-    def __init__(self, config: Hmdb51Config):
-        super().__init__(config)
-        self.root = config.root
-
     def class_names(self) -> list[str]:
         return hmdb51_classes(self.config.splits, self.config.split)
 
@@ -173,10 +164,6 @@ class Hmdb51(VideoDataset):
 class Ucf101(VideoDataset):
     """UCF-101 with its ucfTrainTestlist (splits 1-3)."""
 
-    def __init__(self, config: Ucf101Config):
-        super().__init__(config)
-        self.root = config.root
-
     def class_names(self) -> list[str]:
         return ucf101_classes(self.config.splits)
 
@@ -186,10 +173,6 @@ class Ucf101(VideoDataset):
 
 class FolderDataset(VideoDataset):
     """A folder per class with a list file per split."""
-
-    def __init__(self, config: FolderConfig):
-        super().__init__(config)
-        self.root = config.root
 
     def class_names(self) -> list[str]:
         return folder_classes(self.root)

@@ -35,6 +35,7 @@ from pkd_plugins.video.container import GopDecoder, VideoIndex, motion_vector_re
 from pkd_plugins.video.modalities import Representation
 from pkd_plugins.video.motion import MotionVectorField, Precision, Trace, new_trace
 
+
 def read_representations(
     path: Path | str,
     positions: Sequence[int],
