@@ -21,6 +21,7 @@ CORE_COMMAND_MODULES = (
     "pkd_toolkit.commands.plugins",
     "pkd_toolkit.commands.summary",
     "pkd_toolkit.commands.evaluate",
+    "pkd_toolkit.commands.predict",
 )
 
 INTERRUPTED = 130

@@ -14,19 +14,17 @@ from dataclasses import replace
 from typing import Any
 
 from pkd_toolkit.engine import checkpoint
+from pkd_toolkit.engine.assembly import Assembly, assemble
 from pkd_toolkit.engine.evaluate import predict
 from pkd_toolkit.engine.loaders import eval_loader
 from pkd_toolkit.engine.monitor import Monitor
-from pkd_toolkit.engine.networks import RunModel, backbone_stage, build_networks, exit_maker
+from pkd_toolkit.engine.networks import RunModel, backbone_stage
 from pkd_toolkit.engine.runtime import Runtime, seed_everything
-from pkd_toolkit.engine.stages import SchedulePlan, ScheduleContext, Stage
+from pkd_toolkit.engine.stages import SchedulePlan, Stage
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError, UsageError
 from pkd_toolkit.run import Run
 from pkd_toolkit.scores import ExitScores, ScoreSet, score_path
-
-# Score files of the networks' own heads after stage (a): the baseline every schedule is compared with.
-BACKBONE_SCHEDULE = "backbone"
 
 
 def run_pipeline(run: Run, runtime: Runtime) -> dict[str, Any]:
@@ -51,27 +49,20 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor) -> dict[str, Any]:
     recipe, registry = run.recipe, run.plugins.registry
     seed_everything(recipe.seed)
     dataset = registry.get("datasets", recipe.data.name).build(recipe.data)
-    modalities = {key: registry.get("modalities", s.name).build(s) for key, s in recipe.modalities.items()}
     classes = list(dataset.classes)
+    assembly = assemble(recipe, registry, len(classes))
     # in recipe order (not a set's): datasets may draw random numbers per modality in this order
-    used = {key: modalities[key] for key in dict.fromkeys(section.modality for section in recipe.networks.values())}
+    used = {key: assembly.modalities[key] for key in dict.fromkeys(map(assembly.modality_of, recipe.networks))}
     splits = Splits(
         train=_non_empty(dataset.split("train", modalities=used, training=True), "train", recipe),
         test=_non_empty(dataset.split("test", modalities=used, training=False), "test", recipe),
     )
-    networks = build_networks(recipe, registry, modalities, len(classes))
-    model = RunModel(networks)
-    plans = _plan_schedules(run, networks, len(classes))
-    for label, plan in plans.items():
-        model.schedules[label] = plan.modules
-    stages = [s for s in [backbone_stage(recipe, networks)] if s is not None] + _lockstep(plans)
-    state = _resume_state(run, model, monitor)
-    model.to(runtime.device)
-    network_modality = {name: section.modality for name, section in recipe.networks.items()}
-    trainer = Trainer(run, model, runtime, monitor, splits, network_modality)
-    trainer.fit(stages, state)
-    scored = {BACKBONE_SCHEDULE: SchedulePlan([], dict(networks), model.networks), **plans}
-    score_sets = write_score_files(run, scored, dataset, used, classes, runtime, monitor)
+    stages = [s for s in [backbone_stage(recipe, assembly.networks)] if s is not None] + _lockstep(assembly.plans)
+    state = _resume_state(run, assembly.model, monitor)
+    assembly.model.to(runtime.device)
+    network_modality = {name: assembly.modality_of(name) for name in recipe.networks}
+    Trainer(run, assembly.model, runtime, monitor, splits, network_modality).fit(stages, state)
+    score_sets = write_score_files(run, assembly, dataset, used, classes, runtime, monitor)
     if not runtime.is_main:
         return {}
     from pkd_toolkit.report import build_report, print_tables
@@ -85,30 +76,6 @@ def _non_empty(split: Any, name: str, recipe: Any) -> Any:
     if len(split) == 0:
         raise PkdError(f"the {name} split of dataset {recipe.data.name!r} is empty: check data.root and the split settings")
     return split
-
-
-def _plan_schedules(run: Run, networks: Mapping[str, Any], num_classes: int) -> dict[str, SchedulePlan]:
-    recipe, registry = run.recipe, run.plugins.registry
-    make_exits = exit_maker(recipe, registry, networks, num_classes)
-    plans: dict[str, SchedulePlan] = {}
-    for section in recipe.schedules:
-        label = getattr(section, "label", None) or section.name
-        if label in plans or label == BACKBONE_SCHEDULE:
-            raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
-        schedule = registry.get("schedules", section.name).build(section)
-        context = ScheduleContext(label, recipe, dict(networks), num_classes, make_exits, registry)
-        plans[label] = _namespaced(label, schedule.plan(context))
-    return plans
-
-
-def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
-    """Prefix objective and evaluation names with the schedule's label, so merged stages keep them apart."""
-    stages = []
-    for stage in plan.stages:
-        objectives = [replace(o, name=f"{label}/{o.name}") for o in stage.objectives]
-        evaluate = {f"{label}/{key}": network for key, network in stage.evaluate.items()}
-        stages.append(replace(stage, objectives=objectives, evaluate=evaluate))
-    return replace(plan, stages=stages)
 
 
 def _lockstep(plans: Mapping[str, SchedulePlan]) -> list[Stage]:
@@ -146,7 +113,7 @@ def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any]
 
 def write_score_files(
     run: Run,
-    plans: Mapping[str, SchedulePlan],
+    assembly: Assembly,
     dataset: Any,
     modalities: Mapping[str, Any],
     classes: list[str],
@@ -156,24 +123,24 @@ def write_score_files(
     """Per-exit logits of the train split (test-time transforms) and the test split, for every schedule."""
     from pkd_toolkit.cost import exit_costs
 
-    recipe = run.recipe
-    network_modality = {name: section.modality for name, section in recipe.networks.items()}
-    keyed = {f"{label}/{name}": (name, net) for label, plan in plans.items() for name, net in plan.networks.items()}
+    scored = assembly.scored()
+    keyed = {f"{label}/{name}": (name, net) for label, networks in scored.items() for name, net in networks.items()}
     height, width = dataset.input_size
     costs = {
-        key: {c.name: c for c in exit_costs(net, (modalities[network_modality[name]].channels, height, width))}
+        key: {c.name: c.gmacs for c in exit_costs(net, (modalities[assembly.modality_of(name)].channels, height, width))}
         for key, (name, net) in keyed.items()
     }
-    results: dict[str, dict[str, ScoreSet]] = {label: {} for label in plans}
+    network_modality = {name: assembly.modality_of(name) for name in run.recipe.networks}
+    results: dict[str, dict[str, ScoreSet]] = {label: {} for label in scored}
     for split in ("train", "test"):
         data = dataset.split(split, modalities=modalities, training=False)
-        loader = eval_loader(data, recipe.train, runtime)
+        loader = eval_loader(data, run.recipe.train, runtime)
         predictions = predict(keyed, loader, runtime, network_modality, monitor, f"scores {split}")
         videos = list(dataset.videos(split))
-        for label, plan in plans.items():
+        for label, networks in scored.items():
             exits = [
-                ExitScores(name, exit_name, net.exit_stage(exit_name), logits, costs[f"{label}/{name}"][exit_name].gmacs)
-                for name, net in plan.networks.items()
+                ExitScores(name, exit_name, net.exit_stage(exit_name), logits, costs[f"{label}/{name}"][exit_name])
+                for name, net in networks.items()
                 for exit_name, logits in predictions.logits[f"{label}/{name}"].items()
             ]
             scores = ScoreSet(label, split, classes, [videos[i] for i in predictions.indices], predictions.labels, exits)

@@ -72,7 +72,17 @@ class ToyDataset:
         return [f"{name}/{i:04d}" for i in range(count)]
 
     def load_file(self, path, *, modalities):
-        return ToyClips(self.config, 1, modalities, False, salt=2)[0]["inputs"]
+        """A file ``.../<split>/<index>`` holds that sample of the split (test-time inputs)."""
+        from pathlib import Path
+
+        from pkd_toolkit.errors import PkdError
+
+        path = Path(path)
+        if not path.is_file() or path.parent.name not in ("train", "test") or not path.name.isdigit():
+            raise PkdError(f"{path}: not a toy sample file (<split>/<index>)")
+        count = self.config.train_size if path.parent.name == "train" else self.config.test_size
+        salt = 0 if path.parent.name == "train" else 1
+        return ToyClips(self.config, count, modalities, False, salt=salt)[int(path.name)]["inputs"]
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -113,11 +112,11 @@ def _tensorboard_writer(run_dir: Path) -> Any:
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-def format_metrics(metrics: dict[str, float]) -> str:
-    parts = []
-    for key, value in metrics.items():
-        if isinstance(value, float):
-            parts.append(f"{key} {value:.4g}" if not math.isnan(value) else f"{key} nan")
-        else:
-            parts.append(f"{key} {value}")
+def epoch_summary(metrics: dict[str, float]) -> str:
+    """One line for the console: losses per objective, validation top-1, time (metrics.jsonl has the rest)."""
+    parts = [f"{key.removeprefix('loss/')} {value:.4g}" for key, value in metrics.items() if key.startswith("loss/")]
+    if "val_top1" in metrics:
+        parts.append(f"val top-1 {100 * metrics['val_top1']:.2f}")
+    if "seconds" in metrics:
+        parts.append(f"{metrics['seconds']:.1f} s")
     return "  ".join(parts)

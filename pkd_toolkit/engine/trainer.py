@@ -15,7 +15,7 @@ from torch import nn
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.evaluate import predict
 from pkd_toolkit.engine.loaders import eval_loader, train_loader
-from pkd_toolkit.engine.monitor import Monitor, format_metrics
+from pkd_toolkit.engine.monitor import Monitor, epoch_summary
 from pkd_toolkit.engine.optim import build_optimizer, build_scheduler
 from pkd_toolkit.engine.runtime import Runtime, average_gradients, epoch_seed, seed_everything
 from pkd_toolkit.engine.stages import Stage, StepContext
@@ -79,7 +79,7 @@ class Trainer:
             self._run_stage(stage, index, position, resume if index == resumed_stage else None)
             position = Position(index + 1, 0, [*position.finished, stage.name])
         if self.runtime.is_main:
-            self._save(LAST_CHECKPOINT, position, {}, {}, None, None)
+            self._save(LAST_CHECKPOINT, position, {}, {}, None, None, complete=True)
         return position
 
     def _run_stage(self, stage: Stage, index: int, position: Position, state: dict[str, Any] | None) -> None:
@@ -117,7 +117,7 @@ class Trainer:
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
-            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {format_metrics(metrics)}")
+            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {epoch_summary(metrics)}")
             self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
         self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
 
@@ -195,12 +195,22 @@ class Trainer:
             parameter.requires_grad_(True)
 
     def _save(
-        self, name: str, position: Position, optimizers: dict, schedulers: dict, scaler: Any, best: Any, record=None
+        self,
+        name: str,
+        position: Position,
+        optimizers: dict,
+        schedulers: dict,
+        scaler: Any,
+        best: Any,
+        record: dict[str, Any] | None = None,
+        *,
+        complete: bool = False,
     ) -> None:
         state = {
             "format": CHECKPOINT_FORMAT,
             "recipe": self.run.recipe.model_dump(mode="json"),
             "position": position.as_dict(),
+            "complete": complete,  # every stage done: the weights are the run's result
             "model": self.model.state_dict(),
             "optimizers": {k: v.state_dict() for k, v in optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in schedulers.items()},

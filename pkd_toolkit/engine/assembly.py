@@ -1,0 +1,104 @@
+"""A run's modules, assembled from its recipe: base networks, every schedule's plan, one state dict.
+
+``pkd run`` assembles them to train; ``pkd predict`` assembles them again from
+a run folder and loads the final checkpoint into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pkd_toolkit.engine import checkpoint
+from pkd_toolkit.engine.networks import RunModel, build_networks, exit_maker
+from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan
+from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.exits import MultiExitNetwork
+from pkd_toolkit.recipe import load_recipe
+from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT, RECIPE_FILE
+from pkd_toolkit.settings import RecipeBase
+
+# The networks' own heads after stage (a): the baseline every schedule is compared with.
+BACKBONE_SCHEDULE = "backbone"
+
+
+@dataclass
+class Assembly:
+    """Everything a run trains, and what each schedule produces."""
+
+    recipe: RecipeBase
+    modalities: dict[str, Any]  # modality key -> built modality component
+    model: RunModel
+    plans: dict[str, SchedulePlan]  # schedule label -> plan (stages named per schedule)
+
+    @property
+    def networks(self) -> dict[str, MultiExitNetwork]:
+        return dict(self.model.networks)
+
+    def scored(self) -> dict[str, dict[str, MultiExitNetwork]]:
+        """The networks of each schedule's score files, the base networks' own heads first."""
+        return {BACKBONE_SCHEDULE: self.networks, **{label: dict(plan.networks) for label, plan in self.plans.items()}}
+
+    def modality_of(self, network: str) -> str:
+        return self.recipe.networks[network].modality
+
+
+def assemble(recipe: RecipeBase, registry: Any, num_classes: int) -> Assembly:
+    """Build the networks and plan every schedule (nothing trained, nothing read from disk but given weights)."""
+    modalities = {key: registry.get("modalities", s.name).build(s) for key, s in recipe.modalities.items()}
+    networks = build_networks(recipe, registry, modalities, num_classes)
+    model = RunModel(networks)
+    plans = plan_schedules(recipe, registry, networks, num_classes)
+    for label, plan in plans.items():
+        model.schedules[label] = plan.modules
+    return Assembly(recipe, modalities, model, plans)
+
+
+def plan_schedules(
+    recipe: RecipeBase, registry: Any, networks: Mapping[str, MultiExitNetwork], num_classes: int
+) -> dict[str, SchedulePlan]:
+    """Each schedule's plan, its objectives and evaluations named ``<label>/...``."""
+    make_exits = exit_maker(recipe, registry, networks, num_classes)
+    plans: dict[str, SchedulePlan] = {}
+    for section in recipe.schedules:
+        label = getattr(section, "label", None) or section.name
+        if label in plans or label == BACKBONE_SCHEDULE:
+            raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
+        schedule = registry.get("schedules", section.name).build(section)
+        context = ScheduleContext(label, recipe, dict(networks), num_classes, make_exits, registry)
+        plans[label] = _namespaced(label, schedule.plan(context))
+    return plans
+
+
+def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
+    """Prefix objective and evaluation names with the schedule's label, so merged stages keep them apart."""
+    stages = []
+    for stage in plan.stages:
+        objectives = [replace(o, name=f"{label}/{o.name}") for o in stage.objectives]
+        evaluate = {f"{label}/{key}": network for key, network in stage.evaluate.items()}
+        stages.append(replace(stage, objectives=objectives, evaluate=evaluate))
+    return replace(plan, stages=stages)
+
+
+def load_trained(run_dir: Path, registry: Any, num_classes: int) -> Assembly:
+    """The modules of a finished run, in eval mode, with its final weights."""
+    recipe_file = run_dir / RECIPE_FILE
+    if not recipe_file.is_file():
+        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
+    recipe = load_recipe(recipe_file, registry)
+    path = run_dir / CHECKPOINTS / LAST_CHECKPOINT
+    if not path.is_file():
+        raise PkdError(f"{run_dir}: no {CHECKPOINTS}/{LAST_CHECKPOINT}; the run has not trained yet")
+    state = checkpoint.load(path)
+    if not state.get("complete"):
+        raise PkdError(f"{path}: the run has not finished training; finish it with `pkd run RECIPE --resume {run_dir}`")
+    assembly = assemble(recipe, registry, num_classes)
+    try:
+        assembly.model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise PkdError(f"{path}: does not fit the run's recipe ({first})") from None
+    assembly.model.eval()
+    return assembly
