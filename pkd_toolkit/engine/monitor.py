@@ -41,7 +41,7 @@ class Monitor:
     def info(self, message: str) -> None:
         if self.enabled:
             self.logger.info(message)
-            console.err.print(message, markup=False, highlight=False)
+            console.err.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def record(self, record: dict[str, Any], step: int | None = None) -> None:
         """Append one JSON line to metrics.jsonl (and scalars to TensorBoard)."""
