@@ -194,8 +194,8 @@ class GopDecoder:
         self.stream = container.streams.video[0]
         self.index = index
         self._frame_of_pts = {value: frame for frame, value in enumerate(index.pts)} if index.pts else None
-        self._next_packet = 0  # frame index of the next packet the demuxer gives; None after a seek
-        self._packets: Iterator[av.Packet] | None = None
+        self._packets: Iterator[av.Packet] | None = None  # the demuxer, once reading has started
+        self._next_packet = 0  # frame index of the next packet it gives
 
     def frames(self, start: int, last: int) -> Iterator[tuple[int, av.VideoFrame]]:
         """``(frame index, frame)`` for every frame from keyframe ``start`` to ``last``."""
@@ -238,7 +238,10 @@ class GopDecoder:
 
     def _position_at(self, start: int) -> None:
         """Make the next demuxed packet the keyframe ``start``, with a flushed decoder."""
-        if self._packets is not None and self._next_packet == start:
+        if self._packets is None and start == 0:  # a fresh container is at the first keyframe
+            self._packets = self.container.demux(self.stream)
+            return
+        if self._packets is not None and self._next_packet == start:  # the previous GOP ended right before it
             self.stream.codec_context.flush_buffers()
             return
         if self._frame_of_pts is not None and start > 0:
@@ -250,8 +253,10 @@ class GopDecoder:
         self.container.seek(self.index.pts[0] if self.index.pts else 0, stream=self.stream, backward=True)
         self._packets = self.container.demux(self.stream)
         self._next_packet = 0
-        for _ in range(start):
-            next(self._demux())
+        if start > 0:
+            for _ in self._demux():  # skipped unread: demuxing is cheap next to decoding
+                if self._next_packet == start:
+                    break
         self.stream.codec_context.flush_buffers()
 
     def _skip_to(self, start: int) -> bool:

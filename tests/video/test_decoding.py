@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import av
 import numpy as np
 import pytest
 
 from pkd_plugins.video import container as container_module
 from pkd_plugins.video.container import read_index
-from pkd_plugins.video.encoding import EncoderSettings, VideoWriter
+from pkd_plugins.video.encoding import EncoderSettings, VideoWriter, write_video
 from pkd_plugins.video.export import export_motion_vectors
 from pkd_plugins.video.modalities import Representation
 from pkd_plugins.video.representations import DecodedVideo, read_representations
@@ -154,3 +156,22 @@ def test_outputs_have_the_documented_shapes_and_types(known_motion, precision):
     for key, representation in wanted.items():
         assert out[key].shape == (3, 96, 128, representation.channels)
         assert out[key].dtype == (np.uint8 if representation.kind in ("iframe", "rgb") else np.float32)
+
+
+def test_a_video_without_usable_timestamps_is_read_from_its_start(known_motion):
+    wanted = {"mv": ALL["mv"], "residual": ALL["residual"], "iframe": ALL["iframe"]}
+    positions = [20, 3, 14]
+    without = dataclasses.replace(read_index(known_motion.path), pts=None)  # no seeking possible
+    expected = read_representations(known_motion.path, positions, wanted)
+    for key, values in read_representations(known_motion.path, positions, wanted, index=without).items():
+        np.testing.assert_array_equal(values, expected[key])
+
+
+def test_coviar_raw_mpeg4_streams_read_like_contained_ones(known_motion, tmp_path):
+    """CoViAR's reencode.sh writes a raw MPEG-4 elementary stream (named .mp4)."""
+    raw = tmp_path / "raw.mp4"
+    write_video(raw, known_motion.frames, settings=EncoderSettings(width=128, height=96, scene_cuts=False), muxer="m4v")
+    wanted = {"mv": ALL["mv"], "residual": ALL["residual"]}
+    expected = read_representations(known_motion.path, [5, 17], wanted)
+    for key, values in read_representations(raw, [5, 17], wanted).items():
+        np.testing.assert_array_equal(values, expected[key])
