@@ -268,12 +268,20 @@ def build_exit_heads(
 
 
 def build_network(
-    network_section: Any, *, in_chans: int, num_classes: int, registry: Any, label: str | None = None
+    network_section: Any,
+    *,
+    in_chans: int,
+    num_classes: int,
+    registry: Any,
+    label: str | None = None,
+    load_pretrained: bool = True,
 ) -> MultiExitNetwork:
     """The backbone of a recipe network section (its registered backbone component, called with
-    ``factory(config, in_chans=..., num_classes=...)``) with the section's exits."""
+    ``factory(config, in_chans=..., num_classes=..., load_pretrained=...)``) with the section's exits.
+    ``load_pretrained=False`` skips the pretrained weights a backbone names (the architecture is enough
+    to count costs)."""
     backbone = registry.get("backbones", network_section.backbone.name).build(
-        network_section.backbone, in_chans=in_chans, num_classes=num_classes
+        network_section.backbone, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained
     )
     heads = build_exit_heads(network_section, backbone, num_classes=num_classes, registry=registry, label=label)
     return MultiExitNetwork(backbone, heads)

@@ -47,8 +47,9 @@ def pkd_add_modalities(registry):
 def pkd_add_backbones(registry):
     """Register backbone components: feature extractors with named stages.
 
-    ``factory(config, *, in_chans, num_classes)`` returns a
-    :class:`pkd_toolkit.exits.Backbone`.
+    ``factory(config, *, in_chans, num_classes, load_pretrained=True)`` returns
+    a :class:`pkd_toolkit.exits.Backbone`; with ``load_pretrained=False`` it
+    builds the architecture without reading any weights file (``pkd summary``).
     """
 
 

@@ -27,12 +27,12 @@ from pkd_toolkit.run import Run
 from pkd_toolkit.scores import ExitScores, ScoreSet, score_path
 
 
-def run_pipeline(run: Run, runtime: Runtime) -> dict[str, Any]:
+def run_pipeline(run: Run, runtime: Runtime, dataset: Any, classes: list[str]) -> dict[str, Any]:
     monitor = Monitor(run.dir, enabled=runtime.is_main)
     try:
         monitor.info(f"run {run.recipe.name} in {run.dir} on {runtime.device} ({runtime.world_size} process(es))")
         run.hook.pkd_run_start(run=run)
-        report = _run(run, runtime, monitor)
+        report = _run(run, runtime, monitor, dataset, classes)
         run.hook.pkd_run_end(run=run, report=report)
         monitor.info(f"done: {run.dir}")
         return report
@@ -45,11 +45,9 @@ def run_pipeline(run: Run, runtime: Runtime) -> dict[str, Any]:
         monitor.close()
 
 
-def _run(run: Run, runtime: Runtime, monitor: Monitor) -> dict[str, Any]:
+def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Any, classes: list[str]) -> dict[str, Any]:
     recipe, registry = run.recipe, run.plugins.registry
     seed_everything(recipe.seed)
-    dataset = registry.get("datasets", recipe.data.name).build(recipe.data)
-    classes = list(dataset.classes)
     assembly = assemble(recipe, registry, len(classes))
     # in recipe order (not a set's): datasets may draw random numbers per modality in this order
     used = {key: assembly.modalities[key] for key in dict.fromkeys(map(assembly.modality_of, recipe.networks))}

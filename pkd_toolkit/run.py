@@ -56,6 +56,9 @@ def start_run(
 
     runtime = start_runtime(recipe.train)
     try:
+        # The data first: a recipe whose data are missing leaves no run folder behind.
+        dataset = plugins.registry.get("datasets", recipe.data.name).build(recipe.data)
+        classes = list(dataset.classes)
         opened, payload = None, None
         if runtime.is_main:
             try:
@@ -67,7 +70,7 @@ def start_run(
         if isinstance(shared, PkdError):
             raise shared
         run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
-        run_pipeline(run, runtime)
+        run_pipeline(run, runtime, dataset, classes)
     finally:
         stop_runtime(runtime)
     return run

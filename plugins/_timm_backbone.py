@@ -26,9 +26,12 @@ from pkd_toolkit.exits import Backbone, StageInfo
 from pkd_toolkit.torch_compat import import_timm
 
 
-def build_timm_backbone(config: Any, *, in_chans: int, num_classes: int) -> TimmBackbone:
-    """Build the backbone a validated ``timm`` component section describes (see ``TimmBackboneConfig``)."""
-    model = _create_model(config, in_chans=in_chans, num_classes=num_classes)
+def build_timm_backbone(config: Any, *, in_chans: int, num_classes: int, load_pretrained: bool = True) -> TimmBackbone:
+    """Build the backbone a validated ``timm`` component section describes (see ``TimmBackboneConfig``).
+
+    ``load_pretrained=False`` builds the architecture only, ignoring ``pretrained`` (e.g. to count its cost).
+    """
+    model = _create_model(config, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained)
     if not getattr(model, "feature_info", None):
         raise UsageError(f"timm model {config.model} has no feature_info: its stages are unknown")
     stages = [
@@ -164,10 +167,10 @@ def unknown_model_message(name: str) -> str | None:
     return f"timm has no model {name!r}: {guess}"
 
 
-def _create_model(config: Any, *, in_chans: int, num_classes: int) -> nn.Module:
+def _create_model(config: Any, *, in_chans: int, num_classes: int, load_pretrained: bool) -> nn.Module:
     timm = import_timm()
     kwargs = {**config.model_kwargs, "in_chans": in_chans, "num_classes": num_classes}
-    if config.pretrained is None:
+    if config.pretrained is None or not load_pretrained:
         return timm.create_model(config.model, pretrained=False, **kwargs)
     path = Path(config.pretrained)
     if not path.is_file():

@@ -69,11 +69,11 @@ class TimmBackboneConfig(ComponentConfig):
         return value
 
 
-def build_timm(config: TimmBackboneConfig, *, in_chans: int, num_classes: int) -> Any:
+def build_timm(config: TimmBackboneConfig, *, in_chans: int, num_classes: int, load_pretrained: bool = True) -> Any:
     """Any timm model as a backbone: stages from feature_info, in_chans from the modality, local pretrained weights."""
     from pkd_plugins._timm_backbone import build_timm_backbone
 
-    return build_timm_backbone(config, in_chans=in_chans, num_classes=num_classes)
+    return build_timm_backbone(config, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained)
 
 
 @hookimpl

@@ -43,8 +43,9 @@ def describe_networks(recipe_path: Path, overrides: list[str]) -> list[dict[str,
         modality_section = recipe.modalities[section.modality]
         channels = registry.get("modalities", modality_section.name).build(modality_section).channels
         network = build_network(
-            section, in_chans=channels, num_classes=dataset.num_classes, registry=registry, label=name
-        )
+            section, in_chans=channels, num_classes=dataset.num_classes, registry=registry, label=name,
+            load_pretrained=False,  # costs need the architecture, not the weights file
+        )  # fmt: skip
         input_size = (channels, *dataset.input_size)
         described.append(
             {

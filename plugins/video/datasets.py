@@ -89,8 +89,14 @@ class VideoDataset:
 
     # -- the Dataset protocol -------------------------------------------------------
 
+    # The class count the format fixes (HMDB51: 51), used when the lists are not there to count
+    # (e.g. `pkd summary` on a recipe before the data set is downloaded).
+    format_classes: int | None = None
+
     @property
     def num_classes(self) -> int:
+        if self.format_classes is not None and not Path(self.config.splits).exists():
+            return self.format_classes
         return len(self.classes)
 
     @cached_property
@@ -154,6 +160,8 @@ class VideoDataset:
 class Hmdb51(VideoDataset):
     """HMDB51 with its official split files (splits 1-3)."""
 
+    format_classes = 51
+
     def class_names(self) -> list[str]:
         return hmdb51_classes(self.config.splits, self.config.split)
 
@@ -163,6 +171,8 @@ class Hmdb51(VideoDataset):
 
 class Ucf101(VideoDataset):
     """UCF-101 with its ucfTrainTestlist (splits 1-3)."""
+
+    format_classes = 101
 
     def class_names(self) -> list[str]:
         return ucf101_classes(self.config.splits)

@@ -65,3 +65,12 @@ def test_a_missing_pretrained_file_is_one_message(cli, write, toy_plugins):
     result = cli("summary", recipe, plugins=toy_plugins)
     assert result.code == 1 and "Traceback" not in result.err
     assert "missing/resnet18.pth: pretrained weights for resnet18 not found" in result.err
+
+
+def test_summary_needs_no_pretrained_weights_file(cli, write, toy_plugins, tmp_path):
+    """The cost is the architecture's: a recipe naming weights not yet downloaded is summarised all the same."""
+    missing = tmp_path / "weights" / "resnet18.pth"
+    recipe = write("recipe.yaml", RECIPE.replace("input_norm: true}", f"input_norm: true, pretrained: {missing}}}"))
+    result = cli("summary", recipe, "--json", plugins=toy_plugins)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["networks"][0]["backbone"] == "resnet18"

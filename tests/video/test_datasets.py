@@ -116,7 +116,11 @@ def test_missing_data_says_where_and_which_recipe_key(registry, tmp_path):
         dataset.split("train", modalities={}, training=True)
     ucf = build(registry, "datasets", "ucf101", root=tmp_path, splits=tmp_path / "nowhere")
     with pytest.raises(PkdError, match="nowhere: no such folder; expected the ucfTrainTestlist files"):
-        ucf.num_classes
+        ucf.classes
+    # the class count the format fixes is known without the lists (pkd summary before a download)
+    assert ucf.num_classes == 101
+    assert build(registry, "datasets", "hmdb51", root=tmp_path, splits=tmp_path / "nowhere").num_classes == 51
+    assert dataset.num_classes == 1  # lists present: they are counted (a subset, or synthetic data)
 
 
 def test_listed_videos_that_are_missing_are_left_out_with_a_warning(registry, tiny_synthetic, tmp_path):
