@@ -60,13 +60,6 @@ def test_an_exit_at_a_stage_the_backbone_lacks_is_one_message(cli, write, toy_pl
     assert "networks.mv.exits[2]: at: resnet18 has no stage 'layer7'; its stages are 1: layer1" in result.err
 
 
-def test_a_missing_pretrained_file_is_one_message(cli, write, toy_plugins):
-    recipe = write("recipe.yaml", RECIPE.replace("input_norm: true", "pretrained: missing/resnet18.pth"))
-    result = cli("summary", recipe, plugins=toy_plugins)
-    assert result.code == 1 and "Traceback" not in result.err
-    assert "missing/resnet18.pth: pretrained weights for resnet18 not found" in result.err
-
-
 def test_summary_needs_no_pretrained_weights_file(cli, write, toy_plugins, tmp_path):
     """The cost is the architecture's: a recipe naming weights not yet downloaded is summarised all the same."""
     missing = tmp_path / "weights" / "resnet18.pth"
