@@ -19,7 +19,7 @@ from pkd_toolkit import atomic, console
 from pkd_toolkit.errors import PkdError
 from pkd_toolkit.registry import ComponentRegistry
 from pkd_toolkit.run import REPORT_FILE
-from pkd_toolkit.scores import SCORES_DIR, ScoreSet, score_path
+from pkd_toolkit.scores import BACKBONE_SCHEDULE, SCORES_DIR, ScoreSet, score_path
 from pkd_toolkit.settings import RecipeBase
 
 MARKDOWN_FILE = "report.md"
@@ -112,21 +112,53 @@ def exit_rows(score_sets: ScoreSets) -> list[dict[str, Any]]:
     return rows
 
 
-def comparison_rows(rows: list[dict[str, Any]], base: str = "ce", other: str = "pkd") -> list[dict[str, Any]]:
-    """Side by side top-1 of two schedules' early exits (PKD against CE by default), with the difference.
+def comparison_rows(rows: list[dict[str, Any]], base: str = "ce") -> list[dict[str, Any]]:
+    """Every other schedule's early exits against the same exits trained by ``base`` (cross entropy).
 
-    The final exits are left out: both schedules share the networks' own heads.
+    One row per (schedule, network, exit) that ``base`` also trained: ``top1``,
+    ``base_top1`` and ``difference``. The final exits are left out: exit schedules
+    share the networks' own heads.
     """
     by_key = {(r["schedule"], r["network"], r["exit"]): r["top1"] for r in rows}
     paired = []
     for row in rows:
-        if row["schedule"] != base or row["exit"] == FINAL_EXIT or (other, row["network"], row["exit"]) not in by_key:
+        reference = by_key.get((base, row["network"], row["exit"]))
+        if row["schedule"] in (base, BACKBONE_SCHEDULE) or row["exit"] == FINAL_EXIT or reference is None:
             continue
-        theirs = by_key[(other, row["network"], row["exit"])]
         paired.append(
-            {"network": row["network"], "exit": row["exit"], base: row["top1"], other: theirs, "difference": theirs - row["top1"]}
+            {
+                "schedule": row["schedule"],
+                "network": row["network"],
+                "exit": row["exit"],
+                "top1": row["top1"],
+                "base": base,
+                "base_top1": reference,
+                "difference": row["top1"] - reference,
+            }
         )
     return paired
+
+
+def comparison_table(comparison: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The comparison as a wide table: a row per exit, CE then each schedule with its difference."""
+    schedules = list(dict.fromkeys(row["schedule"] for row in comparison))
+    base = comparison[0]["base"].upper() if comparison else "CE"
+    headers = ["network", "exit", base] + [f"{name} ({name} - {base.lower()})" for name in schedules]
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in comparison:
+        cell = cells.setdefault((row["network"], row["exit"]), {"base": row["base_top1"]})
+        cell[row["schedule"]] = f"{_pct(row['top1'])} ({100 * row['difference']:+.2f})"
+    body = [
+        [network, exit_name, _pct(cell["base"]), *(cell.get(name, "") for name in schedules)]
+        for (network, exit_name), cell in cells.items()
+    ]
+    if comparison:
+        means = [
+            f"{100 * sum(r['difference'] for r in comparison if r['schedule'] == name) / sum(r['schedule'] == name for r in comparison):+.2f}"
+            for name in schedules
+        ]
+        body.append(["mean difference", "", "", *means])
+    return headers, body
 
 
 def write_confusion_matrices(run_dir: Path, score_sets: ScoreSets) -> None:
@@ -158,9 +190,10 @@ def print_tables(report: dict[str, Any]) -> None:
         )  # fmt: skip
     console.out.print(table)
     if report["comparison"]:
-        side = _table("Exits trained with CE and with PKD (top-1, test split)", ("network", "exit"), ("CE", "PKD", "PKD - CE"))
-        for row in report["comparison"]:
-            side.add_row(row["network"], row["exit"], _pct(row["ce"]), _pct(row["pkd"]), f"{100 * row['difference']:+.2f}")
+        headers, body = comparison_table(report["comparison"])
+        side = _table("Early exits: CE against the other schedules (top-1, test split)", headers[:2], headers[2:])
+        for cells in body:
+            side.add_row(*cells)
         console.out.print(side)
     if report["ensembles"]:
         _print_ensembles(report)
@@ -191,7 +224,7 @@ def _print_ensembles(report: dict[str, Any]) -> None:
                     exits_summary(point["exits"], separator="\n"),
                 )  # fmt: skip
         console.out.print(curve)
-        console.out.print(summary_line(summary))
+        console.out.print(summary_line(summary), soft_wrap=True)
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -230,13 +263,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
     )
     if report["comparison"]:
-        lines += ["## Exits trained with CE and with PKD", ""]
-        lines.append(
-            markdown_table(
-                ("network", "exit", "CE", "PKD", "PKD - CE"),
-                [(r["network"], r["exit"], _pct(r["ce"]), _pct(r["pkd"]), f"{100 * r['difference']:+.2f}") for r in report["comparison"]],
-            )
-        )
+        lines += ["## Early exits: CE against the other schedules (top-1, test split)", ""]
+        lines.append(markdown_table(*comparison_table(report["comparison"])))
     if report["ensembles"]:
         lines += ["## Ensembles", ""]
         lines.append(

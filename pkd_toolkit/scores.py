@@ -19,6 +19,8 @@ from pkd_toolkit.atomic import atomic_path
 from pkd_toolkit.errors import PkdError
 
 SCORES_DIR = "scores"
+# The schedule name of the networks' own heads after stage (a): the baseline every schedule is compared with.
+BACKBONE_SCHEDULE = "backbone"
 FORMAT_VERSION = 1
 
 

@@ -39,10 +39,12 @@ def check_known(value: str, info: ValidationInfo, section: str) -> str:
 class OptimizerSettings(StrictModel):
     """An optimizer built by timm's ``create_optimizer_v2`` ('sgd' has plain momentum, 'nesterov' Nesterov's)."""
 
-    name: Literal["sgd", "nesterov", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = "adam"
-    lr: PositiveFloat = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    name: Literal["sgd", "nesterov", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = Field(
+        default="adam", description="the optimizer"
+    )
+    lr: PositiveFloat = Field(default=1e-3, description="learning rate (see lr_per_network)")
+    weight_decay: Annotated[float, Field(ge=0)] = Field(default=0.0, description="weight decay")
+    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(default=0.9, description="momentum (SGD, RMSprop)")
     eps: PositiveFloat | None = Field(default=None, description="Adam-family epsilon; the published PKD code uses 1e-3")
     lr_per_network: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="learning rate of each network's parameters, overriding lr"
@@ -59,18 +61,20 @@ class OptimizerSettings(StrictModel):
 class SchedulerSettings(StrictModel):
     """Learning-rate schedule, stepped once per epoch."""
 
-    name: Literal["constant", "step", "cosine"] = "step"
+    name: Literal["constant", "step", "cosine"] = Field(
+        default="step", description="constant; step (multiply by gamma at each milestone); cosine (to 0 at the end)"
+    )
     milestones: list[PositiveInt] = Field(default_factory=list, description="step: epochs where lr is multiplied by gamma")
-    gamma: PositiveFloat = 0.1
-    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    gamma: PositiveFloat = Field(default=0.1, description="step: the factor applied at each milestone")
+    warmup_epochs: Annotated[int, Field(ge=0)] = Field(default=0, description="epochs of linear warm-up first")
 
 
 class StageSettings(StrictModel):
     """How long and with what one training stage runs."""
 
-    epochs: Annotated[int, Field(ge=0)] = 1
-    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
-    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    epochs: Annotated[int, Field(ge=0)] = Field(default=1, description="epochs of the stage (0 skips it)")
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings, description="one optimizer per network")
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings, description="learning-rate schedule")
 
 
 class ScheduleConfig(ComponentConfig):
@@ -103,12 +107,17 @@ class BackboneTraining(StageSettings):
 class TrainSettings(StrictModel):
     """Engine settings shared by every stage."""
 
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto (CUDA when there is a GPU), cpu, cuda, cuda:N or mps; under torchrun each process takes "
+        "its local GPU",
+    )
     amp: bool = Field(default=True, description="mixed precision (CUDA only; ignored on CPU)")
-    batch_size: PositiveInt = 32
-    eval_batch_size: PositiveInt | None = None
-    num_workers: Annotated[int, Field(ge=0)] = 0
-    deterministic: bool = False
+    batch_size: PositiveInt = Field(default=32, description="clips per batch, per process under torchrun")
+    eval_batch_size: PositiveInt | None = Field(default=None, description="clips per evaluation batch (default: batch_size)")
+    num_workers: Annotated[int, Field(ge=0)] = Field(default=0, description="DataLoader worker processes")
+    deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
     eval_every: Annotated[int, Field(ge=0)] = Field(
         default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"
     )
@@ -188,12 +197,21 @@ class EarlyExitSettings(StrictModel):
 
 
 class RecipeBase(StrictModel):
-    """The recipe's core sections; component sections are added by :func:`pkd_toolkit.recipe.recipe_model`."""
+    """The keys of a recipe; the component sections (data, modalities, networks, schedules, ensembles) are
+    validated by the config models of the components they name (assembled by ``recipe.recipe_model``)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the run folder")
-    description: str = ""
-    seed: int = 0
-    output_dir: Path = Field(default=Path("runs"), description="run folders are created under it")
-    train: TrainSettings = Field(default_factory=TrainSettings)
-    backbones: BackboneTraining = Field(default_factory=BackboneTraining)
-    early_exit: EarlyExitSettings = Field(default_factory=EarlyExitSettings)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the run folder (default: the file's name)"
+    )
+    description: str = Field(default="", description="free text, kept in the run folder's recipe")
+    seed: int = Field(default=0, description="seeds initialisation, sampling and augmentation: runs repeat exactly on CPU")
+    output_dir: Path = Field(
+        default=Path("runs"), description="run folders are created under it as <name>/<date-time>; relative to the working directory"
+    )
+    train: TrainSettings = Field(default_factory=TrainSettings, description="engine settings")
+    backbones: BackboneTraining = Field(
+        default_factory=BackboneTraining, description="stage (a): each network learns its own head with cross entropy"
+    )
+    early_exit: EarlyExitSettings = Field(
+        default_factory=EarlyExitSettings, description="how the early-exit policy is evaluated"
+    )

@@ -84,7 +84,7 @@ def predict(
 
 
 def _default_schedule(run_dir: Path, recipe: Any) -> str:
-    from pkd_toolkit.engine.assembly import BACKBONE_SCHEDULE
+    from pkd_toolkit.scores import BACKBONE_SCHEDULE
     from pkd_toolkit.ensemble import ensembles_dir
 
     labels = [getattr(s, "label", None) or s.name for s in recipe.schedules]

@@ -30,9 +30,16 @@ def validate(
         console.out.print(f"{recipe}: valid recipe {resolved.name!r}")
 
 
-def schema() -> None:
+def schema(
+    markdown: bool = typer.Option(False, "--markdown", help="A key-by-key reference in Markdown instead."),
+) -> None:
     """Print the JSON Schema of recipes, including the sections of the loaded plugins."""
-    typer.echo(json.dumps(recipe_schema(get_plugins().registry), indent=2))
+    if markdown:
+        from pkd_toolkit.recipe_reference import recipe_reference
+
+        typer.echo(recipe_reference(get_plugins().registry), nl=False)
+    else:
+        typer.echo(json.dumps(recipe_schema(get_plugins().registry), indent=2))
 
 
 def run(

@@ -18,10 +18,9 @@ from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.exits import MultiExitNetwork
 from pkd_toolkit.recipe import load_recipe
 from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT, RECIPE_FILE
+from pkd_toolkit.scores import BACKBONE_SCHEDULE
 from pkd_toolkit.settings import RecipeBase
 
-# The networks' own heads after stage (a): the baseline every schedule is compared with.
-BACKBONE_SCHEDULE = "backbone"
 
 
 @dataclass

@@ -132,3 +132,17 @@ def test_schema_includes_plugin_sections(cli, toy_plugins):
     titles = {definition.get("title") for definition in schema["$defs"].values()}
     assert {"dataset:toy", "modality:toy", "backbone:timm", "exit:paper_ic", "schedule:pkd"} <= titles
     assert "networks" in schema["required"]
+
+
+def test_the_recipe_reference_in_docs_is_current():
+    """docs/recipe-reference.md is `pkd schema --markdown` for the built-in plugins: regenerate it when a setting changes."""
+    from pathlib import Path
+
+    from pkd_toolkit.plugins import load_plugins
+    from pkd_toolkit.recipe_reference import recipe_reference
+
+    written = (Path(__file__).resolve().parents[2] / "docs" / "recipe-reference.md").read_text()
+    assert written == recipe_reference(load_plugins(autoload=False).registry), (
+        "run: PKD_DISABLE_PLUGIN_AUTOLOAD=1 pkd schema --markdown > docs/recipe-reference.md"
+    )
+    assert "| `switch_epochs` |" in written and "## Ensembler components: each item of `ensembles:`" in written

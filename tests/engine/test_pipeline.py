@@ -30,7 +30,7 @@ def test_a_tiny_recipe_trains_everything_and_reports(cli, tiny_recipe, toy_plugi
     assert all(0 <= row["top1"] <= 1 and row["gmacs"] > 0 for row in report["exits"])
     # the side-by-side table: every early exit of both schedules, with the difference
     assert len(report["comparison"]) == 5
-    assert "Exits trained with CE and with PKD" in result.out
+    assert "Early exits: CE against the other schedules" in result.out
     # score files: every split of every schedule, per-segment logits
     test = ScoreSet.load(score_path(run_dir, "pkd", "test"))
     train = ScoreSet.load(score_path(run_dir, "ce", "train"))
