@@ -12,7 +12,7 @@ import sys
 import typer
 
 from pkd_toolkit import __version__, console
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.errors import Interrupted, PkdError
 from pkd_toolkit.plugins import get_plugins
 
 # Each module defines register(cli); kept apart so a command's imports stay its own.
@@ -23,8 +23,6 @@ CORE_COMMAND_MODULES = (
     "pkd_toolkit.commands.evaluate",
     "pkd_toolkit.commands.predict",
 )
-
-INTERRUPTED = 130
 
 
 def build_cli() -> typer.Typer:
@@ -67,6 +65,6 @@ def main(argv: list[str] | None = None) -> None:
     except PkdError as failure:
         console.error(str(failure))
         sys.exit(failure.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a run, which says itself what it kept
         console.error("interrupted")
-        sys.exit(INTERRUPTED)
+        sys.exit(Interrupted.exit_code)

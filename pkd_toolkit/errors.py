@@ -34,10 +34,6 @@ class UnknownComponentError(UsageError):
     """A component name that no loaded plugin registered."""
 
 
-class PluginError(PkdError):
-    """A plugin misbehaved in a way that stops the current command."""
-
-
 class Interrupted(PkdError):
     """The user stopped a command (Ctrl-C); what was written stays consistent."""
 

@@ -65,7 +65,13 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Any, classes: li
         return {}
     from pkd_toolkit.report import build_report, print_tables
 
-    report = build_report(run.dir, recipe, registry, score_sets, round(time.time() - run.started, 1))
+    # Videos the dataset could not read were scored as zeros or replaced: the report names them.
+    bad = list(getattr(dataset, "bad_videos", lambda: [])())
+    if bad:
+        monitor.info(f"{len(bad)} video(s) could not be read and were skipped: see bad_videos in the report")
+    report = build_report(
+        run.dir, recipe, registry, score_sets, round(time.time() - run.started, 1), extra={"bad_videos": bad}
+    )
     print_tables(report)
     return report
 

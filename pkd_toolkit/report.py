@@ -27,6 +27,7 @@ CONFUSION_DIR = "confusion"
 FINAL_EXIT = "final"  # pkd_toolkit.exits.FINAL, without importing torch
 SPLITS = ("train", "test")
 ENSEMBLE_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")
+RUN_ONLY = ("bad_videos",)  # what pkd run knew and the score files do not: pkd eval keeps it
 
 ScoreSets = Mapping[str, Mapping[str, ScoreSet]]  # schedule -> split -> scores
 
@@ -35,9 +36,17 @@ ScoreSets = Mapping[str, Mapping[str, ScoreSet]]  # schedule -> split -> scores
 
 
 def build_report(
-    run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry, score_sets: ScoreSets, seconds: float | None
+    run_dir: Path,
+    recipe: RecipeBase,
+    registry: ComponentRegistry,
+    score_sets: ScoreSets,
+    seconds: float | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every schedule's score files and write report.json, report.md and the confusion matrices."""
+    """Evaluate every schedule's score files and write report.json, report.md and the confusion matrices.
+
+    ``extra`` holds what only the run knew (``bad_videos``); it is kept as it is.
+    """
     from pkd_toolkit.ensemble import evaluate_ensembles
 
     rows = exit_rows(score_sets)
@@ -48,6 +57,7 @@ def build_report(
         **{section: [] for section in ENSEMBLE_SECTIONS},
         "artefacts": {},
         "seconds": seconds,
+        **(extra or {}),
     }
     if recipe.ensembles:
         for schedule, splits in score_sets.items():
@@ -80,8 +90,9 @@ def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
 
 def rebuild_report(run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry) -> dict[str, Any]:
     """``pkd eval``: the whole report again from the score files (the recipe may differ from the run's)."""
-    previous = read_report(run_dir)  # first: a damaged report stops before anything is written
-    return build_report(run_dir, recipe, registry, load_score_sets(run_dir), (previous or {}).get("seconds"))
+    previous = read_report(run_dir) or {}  # first: a damaged report stops before anything is written
+    kept = {key: previous[key] for key in RUN_ONLY if key in previous}
+    return build_report(run_dir, recipe, registry, load_score_sets(run_dir), previous.get("seconds"), extra=kept)
 
 
 def read_report(run_dir: Path) -> dict[str, Any] | None:
@@ -252,6 +263,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Run report: {report['recipe']}", ""]
     if seconds is not None:
         lines += [f"Wall time: {seconds:.0f} s", ""]
+    if report.get("bad_videos"):
+        lines += [f"{len(report['bad_videos'])} video(s) could not be read and were skipped:", ""]
+        lines += [f"- `{bad['video']}`: {bad['problem']}" for bad in report["bad_videos"]] + [""]
     lines += ["## Accuracy per exit (test split)", ""]
     lines.append(
         markdown_table(

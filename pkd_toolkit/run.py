@@ -13,6 +13,7 @@ Layout of a run folder::
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from pkd_toolkit import atomic
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.plugins import Plugins
-from pkd_toolkit.recipe import dump_recipe
+from pkd_toolkit.recipe import dump_recipe, load_recipe
 from pkd_toolkit.settings import RecipeBase
 
 RECIPE_FILE = "recipe.yaml"
@@ -94,6 +95,16 @@ def open_run(recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = Non
     except OSError as error:
         raise PkdError(f"{run_dir}: cannot write the run folder: {error.strerror or error}") from None
     return Run(run_dir, recipe, plugins, resume_from=checkpoint)
+
+
+def load_run_recipe(run_dir: Path, registry: Any, overrides: Iterable[str] = ()) -> RecipeBase:
+    """The resolved recipe of an existing run folder, with ``--set`` overrides applied."""
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder")
+    recipe_file = run_dir / RECIPE_FILE
+    if not recipe_file.is_file():
+        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
+    return load_recipe(recipe_file, registry, overrides)
 
 
 def runs_of(recipe: RecipeBase) -> Path:

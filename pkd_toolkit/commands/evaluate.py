@@ -9,10 +9,8 @@ import typer
 
 from pkd_toolkit import console
 from pkd_toolkit.commands.recipes import OVERRIDES
-from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.plugins import get_plugins
-from pkd_toolkit.recipe import load_recipe
-from pkd_toolkit.run import RECIPE_FILE, REPORT_FILE
+from pkd_toolkit.run import REPORT_FILE, load_run_recipe
 
 
 def evaluate(
@@ -29,13 +27,8 @@ def evaluate(
     """
     from pkd_toolkit.report import print_tables, rebuild_report
 
-    if not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: no such run folder")
-    recipe_file = run_dir / RECIPE_FILE
-    if not recipe_file.is_file():
-        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
     registry = get_plugins().registry
-    recipe = load_recipe(recipe_file, registry, overrides)
+    recipe = load_run_recipe(run_dir, registry, overrides)
     if not recipe.ensembles:
         console.info("the recipe lists no ensembles; add some with --set 'ensembles=[{name: sum}, {name: wise}]'")
     report = rebuild_report(run_dir, recipe, registry)

@@ -38,22 +38,19 @@ def predict(
     from pkd_toolkit.engine.assembly import load_trained
     from pkd_toolkit.ensemble import fitted_path, load_fitted
     from pkd_toolkit.predict import EarlyExitPredictor
-    from pkd_toolkit.recipe import load_recipe
     from pkd_toolkit.report import read_report
-    from pkd_toolkit.run import RECIPE_FILE
+    from pkd_toolkit.run import load_run_recipe
 
     if threshold is not None and not 0 < threshold <= 1:
         raise UsageError(f"--threshold {threshold}: a threshold is in (0, 1]")
-    if not (run_dir / RECIPE_FILE).is_file():
-        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
     registry = get_plugins().registry
-    recipe = load_recipe(run_dir / RECIPE_FILE, registry)
+    recipe = load_run_recipe(run_dir, registry)
     schedule = schedule or _default_schedule(run_dir, recipe)
     policy = _policy_point(read_report(run_dir) or {}, schedule, ensemble)
     label = ensemble or (policy or {}).get("ensembler") or "wise"
     ensembler, classes = load_fitted(fitted_path(run_dir, schedule, label), registry)
     chosen = (policy or {}).get("cheapest_within") or {}
-    assembly = load_trained(run_dir, registry, len(classes))
+    assembly = load_trained(run_dir, recipe, registry, len(classes))
     dataset = registry.get("datasets", recipe.data.name).build(recipe.data)
     predictor = EarlyExitPredictor(
         assembly,

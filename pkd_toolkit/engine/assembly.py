@@ -16,8 +16,7 @@ from pkd_toolkit.engine.networks import RunModel, build_networks, exit_maker
 from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.exits import MultiExitNetwork
-from pkd_toolkit.recipe import load_recipe
-from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT, RECIPE_FILE
+from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT
 from pkd_toolkit.scores import BACKBONE_SCHEDULE
 from pkd_toolkit.settings import RecipeBase
 
@@ -81,12 +80,8 @@ def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
     return replace(plan, stages=stages)
 
 
-def load_trained(run_dir: Path, registry: Any, num_classes: int) -> Assembly:
-    """The modules of a finished run, in eval mode, with its final weights."""
-    recipe_file = run_dir / RECIPE_FILE
-    if not recipe_file.is_file():
-        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
-    recipe = load_recipe(recipe_file, registry)
+def load_trained(run_dir: Path, recipe: RecipeBase, registry: Any, num_classes: int) -> Assembly:
+    """The modules of a finished run (its recipe: ``run.load_run_recipe``), in eval mode, with its final weights."""
     path = run_dir / CHECKPOINTS / LAST_CHECKPOINT
     if not path.is_file():
         raise PkdError(f"{run_dir}: no {CHECKPOINTS}/{LAST_CHECKPOINT}; the run has not trained yet")

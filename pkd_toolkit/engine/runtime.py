@@ -41,10 +41,6 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.float16)
 
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
 
 def start_runtime(settings: TrainSettings) -> Runtime:
     """Pick the device, join torchrun's process group when started by it, set determinism."""

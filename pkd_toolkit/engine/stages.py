@@ -58,9 +58,6 @@ class Stage:
     evaluate: dict[str, MultiExitNetwork] = field(default_factory=dict)
     lockstep: str | None = None
 
-    def parameters(self) -> list[nn.Parameter]:
-        return [p for objective in self.objectives for p in objective.parameters]
-
 
 @dataclass
 class SchedulePlan:
