@@ -287,9 +287,45 @@ def _picture_type(frame: av.VideoFrame) -> int:
 
 
 def motion_vector_records(frame: av.VideoFrame) -> np.ndarray | None:
-    """The structured motion-vector records FFmpeg attached to ``frame``, or None (keyframes, intra frames)."""
-    side_data = frame.side_data
+    """The structured motion-vector records FFmpeg attached to ``frame``, or None (keyframes, intra frames).
+
+    Read through a side-data container of our own: ``frame.side_data`` caches one
+    on the frame, a reference cycle that keeps every decoded frame (and its
+    picture buffers) alive until the garbage collector runs, which costs more
+    than decoding a P-frame's vectors. The returned array reads the frame's
+    side data in place and keeps the frame alive while it is referenced.
+    """
+    side_data = _own_side_data(frame)
+    if side_data is None:
+        side_data = frame.side_data
     vectors = side_data.get("MOTION_VECTORS") if hasattr(side_data, "get") else None
     if vectors is None:
         vectors = next((item for item in side_data if getattr(item.type, "name", "") == "MOTION_VECTORS"), None)
-    return None if vectors is None else vectors.to_ndarray()
+    return None if vectors is None else _records(vectors)
+
+
+try:
+    from av.sidedata.sidedata import SideDataContainer as _SideDataContainer
+except ImportError:  # pragma: no cover - other PyAV layouts use the frame's own container
+    _SideDataContainer = None
+
+
+def _own_side_data(frame: av.VideoFrame):
+    """A side-data container that the frame does not keep, or None where this PyAV cannot make one."""
+    if _SideDataContainer is None:
+        return None
+    try:
+        return _SideDataContainer(frame)
+    except TypeError:  # pragma: no cover
+        return None
+
+
+_RECORD_DTYPE: list[np.dtype] = []  # FFmpeg's AVMotionVector as PyAV describes it, learnt from the first frame
+
+
+def _records(vectors) -> np.ndarray:
+    if not _RECORD_DTYPE:
+        records = vectors.to_ndarray()
+        _RECORD_DTYPE.append(records.dtype)
+        return records
+    return np.frombuffer(vectors, dtype=_RECORD_DTYPE[0])  # what to_ndarray does, without building the dtype again

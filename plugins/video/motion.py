@@ -15,12 +15,16 @@ the accumulated motion is ``p - R_t(p)`` and the accumulated residual
 border, as the codec's edge extension does.
 
 Speed: a field is kept on a grid of cells as large as its blocks allow (16, 8
-or 4 pixels); following it copies one shifted window of the previous map per
-cell (see :class:`_PaddedTrace`). Nothing loops over blocks or pixels in Python.
+or 4 pixels), and the fields of a whole GOP are painted together
+(:func:`motion_fields`). Following a field copies one shifted window of the
+previous map per moving cell, or, when many cells move, gathers the whole map
+at once (see :class:`IntegerTrace`). Nothing loops over blocks or pixels in Python.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -68,27 +72,10 @@ class MotionVectorField:
         """Paint each block's vector over its pixels (blocks reaching past the frame are cut at its border).
 
         ``records``: FFmpeg's structured motion-vector array, or any mapping of
-        :data:`MV_COLUMNS` names to arrays. Run once per decoded P-frame: few numpy calls.
+        :data:`MV_COLUMNS` names to arrays. For the frames of a GOP,
+        :func:`motion_fields` does the same with fewer numpy calls.
         """
-        source = records["source"]
-        if len(source) == 0:
-            return cls.zeros(height, width, precision)
-        if precision == "integer":
-            dx = records["dst_x"].astype(np.int32) - records["src_x"]
-            dy = records["dst_y"].astype(np.int32) - records["src_y"]
-        else:
-            scale = np.maximum(records["motion_scale"], 1).astype(np.float32)
-            dx, dy = -records["motion_x"] / scale, -records["motion_y"] / scale
-        used = (dx != 0) | (dy != 0)
-        if source.max() >= 0:
-            used &= source < 0  # past references only; B-frame streams are refused before this
-        if not used.any():
-            return cls.zeros(height, width, precision)
-        columns = [records["w"], records["h"], records["dst_x"], records["dst_y"], dx, dy]
-        if not used.all():
-            columns = [column[used] for column in columns]
-        cells, cell = _paint_cells(*columns, height=height, width=width)
-        return cls(cells, cell, height, width, precision)
+        return motion_fields([records], height, width, precision)[0]
 
     @property
     def is_zero(self) -> bool:
@@ -100,32 +87,122 @@ class MotionVectorField:
         return pixels[: self.height, : self.width].astype(np.float32)
 
 
-def _paint_cells(block_w, block_h, centre_x, centre_y, dx, dy, *, height: int, width: int) -> tuple[np.ndarray, int]:
-    """The blocks' vectors on a grid of square cells as large as the blocks' common divisor."""
-    block_w, block_h = block_w.astype(np.int32), block_h.astype(np.int32)
-    left, top = centre_x - block_w // 2, centre_y - block_h // 2
+def motion_fields(tables: Sequence, height: int, width: int, precision: Precision = "integer") -> list[MotionVectorField]:
+    """The field of each frame's records (``None``: no vectors), painted together: a few numpy calls for a whole GOP.
+
+    Each block's vector is painted over its pixels (blocks reaching past the
+    frame are cut at its border); zero vectors, future references (B-frame
+    streams are refused before this) and blocks starting outside the frame
+    paint nothing. A frame's cells are as large as the common divisor of its
+    painted blocks' sizes and positions; blocks are painted in the order of
+    their size in cells, then in record order.
+    """
+    counts = [0 if table is None else len(table["source"]) for table in tables]
+    fields = [MotionVectorField.zeros(height, width, precision) for _ in tables]
+    if not any(counts):
+        return fields
+    records = _concatenated([table for table in tables if table is not None and len(table["source"])])
+    frame = np.repeat(np.arange(len(tables), dtype=np.intp), counts)
+    dst_x, dst_y = records["dst_x"], records["dst_y"]
+    if precision == "integer":
+        dx = np.subtract(dst_x, records["src_x"], dtype=np.int32)
+        dy = np.subtract(dst_y, records["src_y"], dtype=np.int32)
+    else:
+        scale = np.maximum(records["motion_scale"], 1).astype(np.float32)
+        dx, dy = -records["motion_x"] / scale, -records["motion_y"] / scale
+    used = np.logical_or(dx, dy)  # a zero vector paints what is there already
+    source = records["source"]
+    if source.max() >= 0:
+        used &= source < 0  # past references only
+    block_w, block_h = records["w"].astype(np.int32), records["h"].astype(np.int32)
+    left, top = dst_x - (block_w >> 1), dst_y - (block_h >> 1)
     if min(left.min(), top.min()) < 0:  # FFmpeg's blocks start inside the frame; anything else is ignored
-        inside = (left >= 0) & (top >= 0)
-        block_w, block_h, left, top, dx, dy = (a[inside] for a in (block_w, block_h, left, top, dx, dy))
-    cell = max(int(np.gcd.reduce(np.concatenate([block_w, block_h, left, top]))), 1)
+        used &= (left >= 0) & (top >= 0)
+    if not used.all():
+        kept = np.flatnonzero(used)
+        if not len(kept):
+            return fields
+        frame, block_w, block_h, left, top, dx, dy = (a[kept] for a in (frame, block_w, block_h, left, top, dx, dy))
+    cells_of = _cell_sizes(frame, len(tables), block_w, block_h, left, top)
+    for cell in sorted(set(cells_of.values())):
+        frames = [number for number, size in cells_of.items() if size == cell]
+        group = (frame, block_w, block_h, left, top, dx, dy)
+        if len(frames) < len(cells_of):
+            chosen = np.isin(frame, frames)
+            group = tuple(a[chosen] for a in group)
+        local = group[0]
+        if frames != list(range(len(frames))):  # number the group's frames 0, 1, ...
+            renumber = np.zeros(len(tables), dtype=np.intp)
+            renumber[frames] = np.arange(len(frames))
+            local = renumber[local]
+        painted = _paint_cells(local, len(frames), *group[1:], cell=cell, height=height, width=width)
+        for slot, number in enumerate(frames):
+            fields[number] = MotionVectorField(painted[slot], cell, height, width, precision)
+    return fields
+
+
+def _concatenated(tables: list):
+    if all(isinstance(table, np.ndarray) for table in tables) and len({table.dtype for table in tables}) == 1:
+        return tables[0] if len(tables) == 1 else np.concatenate(tables)
+    return {name: np.concatenate([np.asarray(table[name]) for table in tables]) for name in MV_COLUMNS}
+
+
+def _cell_sizes(frame: np.ndarray, frames: int, block_w, block_h, left, top) -> dict[int, int]:
+    """The cell of every frame with painted blocks: the common divisor of its blocks' sizes and positions.
+
+    Every value is a multiple of the lowest bit set in any of them; when the
+    smallest block side is that power of two (block sizes are powers of two in
+    every codec read here), it is the divisor, found without Euclid's algorithm.
+    """
+    per_frame = np.bincount(frame, minlength=frames)
+    present = np.flatnonzero(per_frame)
+    starts = (np.cumsum(per_frame) - per_frame)[present]
+    bits = np.bitwise_or.reduceat(block_w | block_h | left | top, starts)
+    smallest = np.minimum.reduceat(np.minimum(block_w, block_h), starts)
+    cells = {}
+    for number, start, value, side in zip(present.tolist(), starts.tolist(), bits.tolist(), smallest.tolist(), strict=True):
+        lowest = value & -value
+        if lowest and side == lowest:
+            cells[number] = lowest
+        else:
+            end = start + int(per_frame[number])
+            values = np.concatenate([a[start:end] for a in (block_w, block_h, left, top)])
+            cells[number] = max(int(np.gcd.reduce(values)), 1)
+    return cells
+
+
+def _paint_cells(frame, frames: int, block_w, block_h, left, top, dx, dy, *, cell: int, height: int, width: int) -> np.ndarray:
+    """The blocks' vectors on ``frames`` grids of square ``cell``-pixel cells: ``[frames, rows, columns, 2]``."""
     rows, columns = -(-height // cell), -(-width // cell)
-    cells = np.zeros((rows, columns, 2), dtype=dx.dtype)
-    span_w, span_h, row, column = block_w // cell, block_h // cell, top // cell, left // cell
-    if span_w.max() == 1 and span_h.max() == 1:  # the usual case: one cell per block
-        keep = (row < rows) & (column < columns)
-        cells[row[keep], column[keep], 0] = dx[keep]
-        cells[row[keep], column[keep], 1] = dy[keep]
-        return cells, cell
-    sizes = span_w * 4096 + span_h
-    for size in np.unique(sizes):  # a handful of block sizes per frame
-        same = sizes == size
-        ys = row[same][:, None, None] + np.arange(size % 4096)[None, :, None]
-        xs = column[same][:, None, None] + np.arange(size // 4096)[None, None, :]
-        keep = (ys < rows) & (xs < columns)  # blocks reaching past the frame (e.g. width 340 in 16-pixel blocks)
-        ys, xs = np.broadcast_arrays(ys, xs)
-        for channel, values in enumerate((dx, dy)):
-            cells[ys[keep], xs[keep], channel] = np.broadcast_to(values[same][:, None, None], keep.shape)[keep]
-    return cells, cell
+    cells = np.zeros((frames * rows * columns, 2), dtype=dx.dtype)
+    row, column = top // cell, left // cell
+    if block_w.max() == cell and block_h.max() == cell:  # the usual case: one cell per block
+        flat = (frame * rows + row) * columns + column
+        if row.max() >= rows or column.max() >= columns:
+            keep = (row < rows) & (column < columns)
+            flat, dx, dy = flat[keep], dx[keep], dy[keep]
+        cells[flat, 0] = dx
+        cells[flat, 1] = dy
+        return cells.reshape(frames, rows, columns, 2)
+    span_w, span_h = block_w // cell, block_h // cell
+    # a frame whose blocks are all one cell paints each block's corner cell (whatever its span), as above
+    starts = np.searchsorted(frame, np.arange(frames))
+    single = (np.maximum.reduceat(span_w, starts) == 1) & (np.maximum.reduceat(span_h, starts) == 1)
+    if single.any():
+        span_w, span_h = np.where(single[frame], 1, span_w), np.where(single[frame], 1, span_h)
+    order = np.argsort(frame * (1 << 40) + span_w * (1 << 20) + span_h, kind="stable")
+    frame, span_w, span_h, row, column, dx, dy = (a[order] for a in (frame, span_w, span_h, row, column, dx, dy))
+    counts = span_w * span_h  # every block covers span_h x span_w cells: one entry per covered cell
+    block = np.repeat(np.arange(len(counts)), counts)
+    within = np.arange(len(block)) - np.repeat(np.cumsum(counts) - counts, counts)
+    span = span_w[block]
+    ys, xs = row[block] + within // span, column[block] + within % span
+    keep = (ys < rows) & (xs < columns)  # blocks reaching past the frame (e.g. width 340 in 16-pixel blocks)
+    flat = ((frame[block] * rows + ys) * columns + xs)[keep]
+    block = block[keep]
+    cells[flat, 0] = dx[block]
+    cells[flat, 1] = dy[block]
+    return cells.reshape(frames, rows, columns, 2)
 
 
 @lru_cache(maxsize=32)
@@ -156,6 +233,11 @@ class _PaddedTrace:
         self.padded = np.empty((*identity.shape[:-2], height + 2 * margin, width + 2 * margin), dtype=identity.dtype)
         self.padded[..., margin : margin + height, margin : margin + width] = identity
         self._repeat_edges(self.padded)
+        self._start = self.padded.copy()  # to start again at the next I-frame without building the maps
+
+    def reset(self) -> None:
+        """Back to the I-frame: every pixel comes from itself."""
+        np.copyto(self.padded, self._start)
 
     @property
     def _map(self) -> np.ndarray:
@@ -163,21 +245,20 @@ class _PaddedTrace:
         return self.padded[..., margin : margin + self.height, margin : margin + self.width]
 
     def _moving_cells(self, field: MotionVectorField) -> tuple[np.ndarray, np.ndarray]:
-        return np.nonzero(np.any(field.cells != 0, axis=-1))
+        return np.nonzero(np.logical_or(field.cells[..., 0], field.cells[..., 1]))
 
     def _shifted_blocks(self, field: MotionVectorField, rows, columns, shift_x, shift_y) -> np.ndarray:
         """For the given cells, the window of the padded maps at (cell corner - shift): ``[..., cells, cell, cell]``."""
         cell, margin = field.cell, self.MARGIN
         windows = np.lib.stride_tricks.sliding_window_view(self.padded, (cell, cell), axis=(-2, -1))
-        tops = np.clip(rows * cell - shift_y + margin, 0, self.padded.shape[-2] - cell)
-        lefts = np.clip(columns * cell - shift_x + margin, 0, self.padded.shape[-1] - cell)
+        tops = np.minimum(np.maximum(rows * cell - shift_y + margin, 0), self.padded.shape[-2] - cell)
+        lefts = np.minimum(np.maximum(columns * cell - shift_x + margin, 0), self.padded.shape[-1] - cell)
         return windows[..., tops, lefts, :, :]
 
     def _replace_cells(self, field: MotionVectorField, rows, columns, blocks: np.ndarray) -> None:
-        """The new maps: the old ones with the given cells replaced by ``blocks``."""
-        updated = self.padded.copy()
+        """Replace the given cells of the maps by ``blocks`` (read before: done in place)."""
         cell, margin = field.cell, self.MARGIN
-        interior = updated[..., margin:, margin:]
+        interior = self.padded[..., margin:, margin:]
         *lead_strides, row_stride, column_stride = interior.strides
         grid_rows, grid_columns = field.cells.shape[:2]  # the grid may pass the frame: into the margin, refreshed below
         grid = np.lib.stride_tricks.as_strided(
@@ -186,8 +267,7 @@ class _PaddedTrace:
             strides=(*lead_strides, cell * row_stride, cell * column_stride, row_stride, column_stride),
         )
         grid[..., rows, columns, :, :] = blocks
-        self._repeat_edges(updated)
-        self.padded = updated
+        self._repeat_edges(self.padded)
 
     def _repeat_edges(self, padded: np.ndarray) -> None:
         """Fill the margin of ``padded`` with copies of the map's border rows and columns."""
@@ -200,10 +280,25 @@ class _PaddedTrace:
 
 
 class IntegerTrace(_PaddedTrace):
-    """Where each pixel of the current frame comes from in the GOP's I-frame, in whole pixels (CoViAR)."""
+    """Where each pixel of the current frame comes from in the GOP's I-frame, in whole pixels (CoViAR).
+
+    A step copies the windows of the moving cells in place when few cells
+    move; when many do, one gather moves the whole map: each pixel's position
+    in the previous padded map is its own position plus its cell's window
+    offset, and the margin columns read the edge columns' sources.
+    """
+
+    FULL_STEP = 0.25  # the fraction of moving cells from which one gather over the frame is cheaper
 
     def __init__(self, height: int, width: int):
         super().__init__(height, width, np.arange(height * width, dtype=np.int32).reshape(height, width))
+        self._spare: np.ndarray | None = None  # the other map of a full-frame step
+        self._index: np.ndarray | None = None  # its gather positions
+        self._flat: np.ndarray | None = None  # the sources as a contiguous intp array, until the next step
+
+    def reset(self) -> None:
+        super().reset()
+        self._flat = None
 
     @property
     def source(self) -> np.ndarray:
@@ -212,24 +307,86 @@ class IntegerTrace(_PaddedTrace):
 
     def follow(self, field: MotionVectorField) -> None:
         """Add one frame: ``R_t(p) = R_{t-1}(p - mv_t(p))``."""
-        rows, columns = self._moving_cells(field)
-        if len(rows):
-            shift_x, shift_y = field.cells[rows, columns, 0], field.cells[rows, columns, 1]
-            self._replace_cells(field, rows, columns, self._shifted_blocks(field, rows, columns, shift_x, shift_y))
+        cells = field.cells
+        moving = np.logical_or(cells[..., 0], cells[..., 1])
+        count = np.count_nonzero(moving)
+        if not count:
+            return
+        self._flat = None
+        if count >= self.FULL_STEP * moving.size and field.cell <= self.MARGIN:
+            self._gather_all(field)
+            return
+        rows, columns = np.nonzero(moving)
+        shift_x, shift_y = cells[rows, columns, 0], cells[rows, columns, 1]
+        self._replace_cells(field, rows, columns, self._shifted_blocks(field, rows, columns, shift_x, shift_y))
 
-    def displacement(self) -> np.ndarray:
-        """Accumulated forward motion ``p - R_t(p)`` as ``float32 [H, W, 2]`` (dx, dy)."""
-        source = self.source
-        source_y = source // self.width  # int32 division by a scalar: fast in numpy
-        ys, xs = _pixel_axes(self.height, self.width)
-        moved = np.empty((self.height, self.width, 2), dtype=np.float32)
-        np.subtract(xs, source - source_y * self.width, out=moved[..., 0], casting="unsafe")
-        np.subtract(ys, source_y, out=moved[..., 1], casting="unsafe")
-        return moved
+    def _gather_all(self, field: MotionVectorField) -> None:
+        cell, margin = field.cell, self.MARGIN
+        padded_h, padded_w = self.padded.shape
+        grid_rows, grid_columns = field.cells.shape[:2]
+        column_cells, base, corner_y, corner_x = _gather_geometry(self.height, self.width, margin, cell, grid_rows, grid_columns)
+        if self._index is None or self._index.shape != base.shape:
+            self._index = np.empty(base.shape, dtype=np.intp)
+        if self._spare is None:
+            self._spare = np.empty_like(self.padded)
+        index, spare = self._index, self._spare
+        # the window of each cell starts at (corner - shift), clamped into the padded map (as in _shifted_blocks)
+        top = np.minimum(np.maximum(corner_y - field.cells[..., 1], 0), padded_h - cell)
+        left = np.minimum(np.maximum(corner_x - field.cells[..., 0], 0), padded_w - cell)
+        offset = (top - corner_y) * padded_w + (left - corner_x)
+        np.add(base, offset.take(column_cells, axis=1)[:, None, :], out=index)
+        rows = min(grid_rows * cell, self.height + margin)  # grid rows past the frame land in the bottom margin
+        self.padded.reshape(-1).take(index.reshape(-1, padded_w)[:rows], out=spare[margin : margin + rows], mode="clip")
+        spare[:margin] = spare[margin]
+        spare[margin + self.height :] = spare[margin + self.height - 1]
+        self._spare, self.padded = self.padded, spare
+
+    def _sources(self) -> np.ndarray:
+        """The sources as a contiguous intp array (what ``take`` gathers with), made once per step."""
+        if self._flat is None:
+            self._flat = np.ascontiguousarray(self.source, dtype=np.intp)
+        return self._flat
+
+    def displacement(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Accumulated forward motion ``p - R_t(p)`` as ``float32 [H, W, 2]`` (dx, dy), written into ``out`` if given."""
+        positions, grid = _position_table(self.height, self.width)
+        shape = (self.height, self.width, 2)
+        target = out if out is not None and out.flags.c_contiguous and out.dtype == np.float32 else np.empty(shape, np.float32)
+        # each I-frame pixel's (x, y) as one 8-byte item: one gather gives both channels
+        np.take(positions, self._sources(), out=target.view(np.int64).reshape(shape[:2]), mode="clip")
+        np.subtract(grid, target, out=target)
+        if out is not None and target is not out:
+            out[...] = target
+        return out if out is not None else target
 
     def sample(self, image: np.ndarray) -> np.ndarray:
         """``image`` (``[H, W, C]``) read at ``R_t(p)`` for every pixel p."""
-        return np.take(image.reshape(-1, image.shape[-1]), self.source, axis=0)
+        image = np.ascontiguousarray(image)
+        channels = image.shape[-1]
+        pixels = image.reshape(-1, channels).view(np.dtype((np.void, channels * image.itemsize))).reshape(-1)
+        # one item per pixel: numpy copies whole items, faster than gathering rows of a 2-D array
+        picked = np.take(pixels, self._sources(), mode="clip")
+        return picked.view(image.dtype).reshape(self.height, self.width, channels)
+
+
+@lru_cache(maxsize=64)
+def _gather_geometry(height: int, width: int, margin: int, cell: int, rows: int, columns: int):
+    """Constants of a full-frame step: the cell of every padded column, each pixel's own padded index, cell corners."""
+    padded_w = width + 2 * margin
+    column = np.clip(np.arange(padded_w) - margin, 0, width - 1)  # margin columns read the edge columns
+    base = ((np.arange(rows * cell)[:, None] + margin) * padded_w + column + margin).reshape(rows, cell, padded_w)
+    corner_y = np.arange(rows)[:, None] * cell + margin
+    corner_x = np.arange(columns)[None, :] * cell + margin
+    return column // cell, base.astype(np.intp), corner_y, corner_x
+
+
+@lru_cache(maxsize=32)
+def _position_table(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's (x, y) as float32 pairs: the flat table viewed as int64 ``[H * W]``, and the ``[H, W, 2]`` grid."""
+    ys, xs = _pixel_axes(height, width)
+    grid = np.empty((height, width, 2), dtype=np.float32)
+    grid[..., 0], grid[..., 1] = xs, ys
+    return grid.view(np.int64).reshape(-1), grid
 
 
 class SubpixelTrace(_PaddedTrace):
@@ -297,3 +454,36 @@ Trace = IntegerTrace | SubpixelTrace
 
 def new_trace(height: int, width: int, precision: Precision) -> Trace:
     return IntegerTrace(height, width) if precision == "integer" else SubpixelTrace(height, width)
+
+
+class TracePool:
+    """Traces kept for reuse by one thread: their maps and buffers are allocated once, not for every GOP.
+
+    Fresh large arrays cost page faults on first use, which for a short GOP
+    prefix cost more than following it. ``take`` returns a trace at its
+    I-frame; ``give`` hands it back when its GOP is done.
+    """
+
+    _local = threading.local()
+
+    @classmethod
+    def take(cls, height: int, width: int, precision: Precision) -> Trace:
+        free = cls._free().get((height, width, precision))
+        if free:
+            trace = free.pop()
+            trace.reset()
+            return trace
+        return new_trace(height, width, precision)
+
+    @classmethod
+    def give(cls, trace: Trace) -> None:
+        precision: Precision = "integer" if isinstance(trace, IntegerTrace) else "subpixel"
+        free = cls._free()
+        if sum(map(len, free.values())) < 8:  # a few frame sizes at most, a few MB each
+            free.setdefault((trace.height, trace.width, precision), []).append(trace)
+
+    @classmethod
+    def _free(cls) -> dict:
+        if not hasattr(cls._local, "free"):
+            cls._local.free = {}
+        return cls._local.free

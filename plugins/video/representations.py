@@ -33,7 +33,7 @@ from av.video.reformatter import VideoReformatter
 
 from pkd_plugins.video.container import GopDecoder, VideoIndex, motion_vector_records, open_video, read_index
 from pkd_plugins.video.modalities import Representation
-from pkd_plugins.video.motion import MotionVectorField, Precision, Trace, new_trace
+from pkd_plugins.video.motion import MotionVectorField, Precision, TracePool, motion_fields
 
 
 def read_representations(
@@ -90,14 +90,14 @@ class _DecodedFrame:
             self._rgb = self._reformatter.reformat(self._frame, format="rgb24", threads=1).to_ndarray()
         return self._rgb
 
+    def records(self) -> np.ndarray | None:
+        """A copy of the frame's motion-vector records (None without any): keeps nothing of the decoder's frame."""
+        records = motion_vector_records(self._frame)
+        return None if records is None else records.copy()
+
     def field(self, precision: Precision) -> MotionVectorField:
         if precision not in self._fields:
-            records = motion_vector_records(self._frame)
-            height, width = self._index.height, self._index.width
-            if records is None or len(records) == 0:
-                self._fields[precision] = MotionVectorField.zeros(height, width, precision)
-            else:
-                self._fields[precision] = MotionVectorField.from_records(records, height, width, precision)
+            self._fields[precision] = motion_fields([self.records()], self._index.height, self._index.width, precision)[0]
         return self._fields[precision]
 
 
@@ -105,6 +105,28 @@ def _decoded(frames: Iterator[tuple[int, av.VideoFrame]], index: VideoIndex) -> 
     reformatter = VideoReformatter()  # reused: a fresh one per frame costs more than the conversion
     for frame_index, frame in frames:
         yield frame_index, _DecodedFrame(frame, index, reformatter)
+
+
+class _Motion:
+    """The motion of some frames, kept while decoding: fields are painted for all of them at once when asked."""
+
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+        self._sources: dict[int, np.ndarray | None | FrameData] = {}
+        self._fields: dict[Precision, dict[int, MotionVectorField]] = {}
+
+    def add(self, frame_index: int, frame: FrameData) -> None:
+        self._sources[frame_index] = frame.records() if isinstance(frame, _DecodedFrame) else frame
+
+    def fields(self, precision: Precision) -> dict[int, MotionVectorField]:
+        if precision not in self._fields:
+            numbers, sources = list(self._sources), list(self._sources.values())
+            if all(source is None or isinstance(source, np.ndarray) for source in sources):
+                fields = motion_fields(sources, self.height, self.width, precision)
+            else:  # frames kept in memory carry their fields
+                fields = [source.field(precision) for source in sources]
+            self._fields[precision] = dict(zip(numbers, fields, strict=True))
+        return self._fields[precision]
 
 
 @dataclass(frozen=True)
@@ -135,13 +157,18 @@ class DecodedVideo:
         index.require(motion=motion)
         pixels = any(r.kind != "mv" for r in wanted.values())
         precisions = {r.precision for r in wanted.values() if r.uses_motion}
-        stored = []
+        pictures, motion_of = [], _Motion(index.height, index.width)
         with open_video(index.path, export_motion_vectors=motion) as container:
             frames = GopDecoder(container, index).frames(0, index.frames - 1)
             for frame_index, frame in _decoded(frames, index):
-                keyframe = index.is_keyframe(frame_index)
-                fields = {} if keyframe else {precision: frame.field(precision) for precision in precisions}
-                stored.append(_StoredFrame(frame.rgb() if pixels else None, fields))
+                pictures.append(frame.rgb() if pixels else None)
+                if precisions and not index.is_keyframe(frame_index):
+                    motion_of.add(frame_index, frame)
+        fields = {precision: motion_of.fields(precision) for precision in precisions}
+        stored = [
+            _StoredFrame(picture, {precision: fields[precision][number] for precision in precisions if number in fields[precision]})
+            for number, picture in enumerate(pictures)
+        ]
         return cls(index, tuple(stored))
 
     @property
@@ -197,49 +224,81 @@ class _GopPass:
     """Walks one GOP prefix and fills the outputs of its target frames.
 
     Work is done only when something needs it: RGB pixels of frames that are
-    shown or subtracted, motion only while an accumulated target lies ahead or
-    a per-frame target is here.
+    shown or subtracted, motion only up to the last frame an accumulated
+    target or a per-frame target needs. The frames are decoded first, keeping
+    those pixels and the motion records; the motion of the whole prefix is then
+    painted at once and followed frame by frame.
     """
 
     def __init__(self, index: VideoIndex, plan: _GopPlan, wanted: Mapping[str, Representation], outputs):
         self.index, self.plan, self.wanted, self.outputs = index, plan, wanted, outputs
-        motion = [(frame, wanted[key]) for frame, targets in plan.targets.items() for key, _ in targets]
-        motion = [(frame, r) for frame, r in motion if r.uses_motion]
+        targets = [(frame, wanted[key]) for frame, pairs in plan.targets.items() for key, _ in pairs]
+        motion = [(frame, r) for frame, r in targets if r.uses_motion]
         self.trace_ends: dict[Precision, int] = {}  # the last frame each accumulated trace must reach
         for frame, r in motion:
             if r.accumulate:
                 self.trace_ends[r.precision] = max(frame, self.trace_ends.get(r.precision, -1))
+        self.motion_end = max((frame for frame, _ in motion), default=-1)  # the last frame whose motion is read
         self.keep_keyframe = any(r.kind == "residual" and r.accumulate for _, r in motion)
         self.keep_previous = {frame - 1 for frame, r in motion if r.kind == "residual" and not r.accumulate}
+        self.keep_rgb = {frame for frame, r in targets if r.kind != "mv"} | self.keep_previous
         self.keyframe_rgb: np.ndarray | None = None
         self.previous_rgb: np.ndarray | None = None
 
     def run(self, frames: Iterator[tuple[int, FrameData]]) -> None:
-        height, width = self.index.height, self.index.width
-        traces = {precision: new_trace(height, width, precision) for precision in self.trace_ends}
+        start, height, width = self.plan.start, self.index.height, self.index.width
+        pixels: dict[int, np.ndarray] = {}
+        motion = _Motion(height, width)
         for frame_index, frame in frames:
-            if frame_index == self.plan.start:
-                if self.keep_keyframe:
-                    self.keyframe_rgb = frame.rgb()
-            else:
-                for precision, end in self.trace_ends.items():
-                    if end >= frame_index:
-                        traces[precision].follow(frame.field(precision))
-            for key, slot in self.plan.targets.get(frame_index, []):
-                self.outputs[key][slot] = self._compute(self.wanted[key], frame, traces)
-            if frame_index in self.keep_previous:
-                self.previous_rgb = frame.rgb()
+            if frame_index in self.keep_rgb or (frame_index == start and self.keep_keyframe):
+                pixels[frame_index] = frame.rgb()
+            if start < frame_index <= self.motion_end:
+                motion.add(frame_index, frame)
+        self.keyframe_rgb = pixels.get(start)
+        traces = {precision: TracePool.take(height, width, precision) for precision in self.trace_ends}
+        try:
+            for frame_index in range(start, self.plan.last + 1):
+                if frame_index != start:
+                    for precision, end in self.trace_ends.items():
+                        if end >= frame_index:
+                            traces[precision].follow(motion.fields(precision)[frame_index])
+                for key, slot in self.plan.targets.get(frame_index, []):
+                    self._compute(self.wanted[key], frame_index, pixels, motion, traces, self.outputs[key][slot])
+                if frame_index in self.keep_previous:
+                    self.previous_rgb = pixels[frame_index]
+        finally:
+            for trace in traces.values():
+                TracePool.give(trace)
 
-    def _compute(self, representation: Representation, frame: FrameData, traces: dict[Precision, Trace]) -> np.ndarray:
+    def _compute(self, representation: Representation, frame_index: int, pixels, motion: _Motion, traces, out: np.ndarray) -> None:
+        """Write one representation of frame ``frame_index`` into ``out`` (an output slot)."""
         if representation.kind in ("iframe", "rgb"):
-            return frame.rgb()
+            out[...] = pixels[frame_index]
+            return
         precision = representation.precision
         if representation.kind == "mv":
-            return traces[precision].displacement() if representation.accumulate else frame.field(precision).dense()
+            if not representation.accumulate:
+                out[...] = motion.fields(precision)[frame_index].dense()
+            elif precision == "integer":
+                traces[precision].displacement(out=out)
+            else:
+                out[...] = traces[precision].displacement()
+            return
         if representation.accumulate:
             prediction = traces[precision].sample(self.keyframe_rgb)
         else:
-            step = new_trace(self.index.height, self.index.width, precision)
-            step.follow(frame.field(precision))
-            prediction = step.sample(self.previous_rgb)
-        return np.subtract(frame.rgb(), prediction, dtype=np.float32)
+            step = TracePool.take(self.index.height, self.index.width, precision)
+            try:
+                step.follow(motion.fields(precision)[frame_index])
+                prediction = step.sample(self.previous_rgb)
+            finally:
+                TracePool.give(step)
+        _difference(pixels[frame_index], prediction, out)
+
+
+def _difference(image: np.ndarray, prediction: np.ndarray, out: np.ndarray) -> None:
+    """``out = image - prediction`` in float32; two uint8 images subtract exactly in int16 first, which is faster."""
+    if image.dtype == np.uint8 and prediction.dtype == np.uint8:
+        out[...] = np.subtract(image, prediction, dtype=np.int16)
+    else:
+        np.subtract(image, prediction, out=out, dtype=np.float32)
