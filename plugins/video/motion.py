@@ -17,8 +17,8 @@ border, as the codec's edge extension does.
 Speed: a field is kept on a grid of cells as large as its blocks allow (16, 8
 or 4 pixels), and the fields of a whole GOP are painted together
 (:func:`motion_fields`). Following a field copies one shifted window of the
-previous map per moving cell, or, when many cells move, gathers the whole map
-at once (see :class:`IntegerTrace`). Nothing loops over blocks or pixels in Python.
+previous map per moving cell, in place (see :class:`_PaddedTrace`). Nothing
+loops over blocks or pixels in Python.
 """
 
 from __future__ import annotations
@@ -234,6 +234,7 @@ class _PaddedTrace:
         self.padded[..., margin : margin + height, margin : margin + width] = identity
         self._repeat_edges(self.padded)
         self._start = self.padded.copy()  # to start again at the next I-frame without building the maps
+        self._view_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def reset(self) -> None:
         """Back to the I-frame: every pixel comes from itself."""
@@ -247,53 +248,77 @@ class _PaddedTrace:
     def _moving_cells(self, field: MotionVectorField) -> tuple[np.ndarray, np.ndarray]:
         return np.nonzero(np.logical_or(field.cells[..., 0], field.cells[..., 1]))
 
+    def _views(self, field: MotionVectorField) -> tuple[np.ndarray, np.ndarray]:
+        """Views of the padded maps: every ``cell x cell`` window, and the field's grid of cells over the frame.
+
+        Made once per map buffer and cell grid (building views costs more than a few block copies).
+        """
+        cell, margin = field.cell, self.MARGIN
+        key = (cell, *field.cells.shape[:2])
+        views = self._view_cache.get(key)
+        if views is not None and views[0] is self.padded:
+            return views[1], views[2]
+        padded = self.padded
+        *lead, padded_h, padded_w = padded.shape
+        *lead_strides, row_stride, column_stride = padded.strides
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            shape=(*lead, padded_h - cell + 1, padded_w - cell + 1, cell, cell),
+            strides=(*lead_strides, row_stride, column_stride, row_stride, column_stride),
+        )
+        # the grid may pass the frame: into the margin, refreshed after the copy
+        grid = np.lib.stride_tricks.as_strided(
+            padded[..., margin:, margin:],
+            shape=(*lead, key[1], key[2], cell, cell),
+            strides=(*lead_strides, cell * row_stride, cell * column_stride, row_stride, column_stride),
+        )
+        self._view_cache[key] = (padded, windows, grid)
+        return windows, grid
+
     def _shifted_blocks(self, field: MotionVectorField, rows, columns, shift_x, shift_y) -> np.ndarray:
         """For the given cells, the window of the padded maps at (cell corner - shift): ``[..., cells, cell, cell]``."""
         cell, margin = field.cell, self.MARGIN
-        windows = np.lib.stride_tricks.sliding_window_view(self.padded, (cell, cell), axis=(-2, -1))
+        windows, _ = self._views(field)
         tops = np.minimum(np.maximum(rows * cell - shift_y + margin, 0), self.padded.shape[-2] - cell)
         lefts = np.minimum(np.maximum(columns * cell - shift_x + margin, 0), self.padded.shape[-1] - cell)
         return windows[..., tops, lefts, :, :]
 
     def _replace_cells(self, field: MotionVectorField, rows, columns, blocks: np.ndarray) -> None:
-        """Replace the given cells of the maps by ``blocks`` (read before: done in place)."""
-        cell, margin = field.cell, self.MARGIN
-        interior = self.padded[..., margin:, margin:]
-        *lead_strides, row_stride, column_stride = interior.strides
-        grid_rows, grid_columns = field.cells.shape[:2]  # the grid may pass the frame: into the margin, refreshed below
-        grid = np.lib.stride_tricks.as_strided(
-            interior,
-            shape=(*interior.shape[:-2], grid_rows, grid_columns, cell, cell),
-            strides=(*lead_strides, cell * row_stride, cell * column_stride, row_stride, column_stride),
-        )
+        """Replace the given cells of the maps by ``blocks`` (read before: done in place), then the margins they touch."""
+        _, grid = self._views(field)
         grid[..., rows, columns, :, :] = blocks
-        self._repeat_edges(self.padded)
+        grid_rows, grid_columns = field.cells.shape[:2]
+        self._repeat_edges(
+            self.padded,
+            top=bool(rows.min() == 0),
+            bottom=bool(rows.max() == grid_rows - 1),
+            left=bool(columns.min() == 0),
+            right=bool(columns.max() == grid_columns - 1),
+        )
 
-    def _repeat_edges(self, padded: np.ndarray) -> None:
-        """Fill the margin of ``padded`` with copies of the map's border rows and columns."""
+    def _repeat_edges(self, padded: np.ndarray, top=True, bottom=True, left=True, right=True) -> None:
+        """Fill the margin of ``padded`` (the given sides) with copies of the map's border rows and columns.
+
+        The sides' cells hold the border pixels, and the cells past the frame
+        (when its size is no multiple of the cell) lie in the bottom and right margins.
+        """
         margin, height, width = self.MARGIN, self.height, self.width
         inside = slice(margin, margin + height)
-        padded[..., inside, :margin] = padded[..., inside, margin : margin + 1]
-        padded[..., inside, margin + width :] = padded[..., inside, margin + width - 1 : margin + width]
-        padded[..., :margin, :] = padded[..., margin : margin + 1, :]
-        padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
+        if left:
+            padded[..., inside, :margin] = padded[..., inside, margin : margin + 1]
+        if right:
+            padded[..., inside, margin + width :] = padded[..., inside, margin + width - 1 : margin + width]
+        if top:  # whole rows: the corners too
+            padded[..., :margin, :] = padded[..., margin : margin + 1, :]
+        if bottom:
+            padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
 
 
 class IntegerTrace(_PaddedTrace):
-    """Where each pixel of the current frame comes from in the GOP's I-frame, in whole pixels (CoViAR).
-
-    A step copies the windows of the moving cells in place when few cells
-    move; when many do, one gather moves the whole map: each pixel's position
-    in the previous padded map is its own position plus its cell's window
-    offset, and the margin columns read the edge columns' sources.
-    """
-
-    FULL_STEP = 0.25  # the fraction of moving cells from which one gather over the frame is cheaper
+    """Where each pixel of the current frame comes from in the GOP's I-frame, in whole pixels (CoViAR)."""
 
     def __init__(self, height: int, width: int):
         super().__init__(height, width, np.arange(height * width, dtype=np.int32).reshape(height, width))
-        self._spare: np.ndarray | None = None  # the other map of a full-frame step
-        self._index: np.ndarray | None = None  # its gather positions
         self._flat: np.ndarray | None = None  # the sources as a contiguous intp array, until the next step
 
     def reset(self) -> None:
@@ -307,39 +332,11 @@ class IntegerTrace(_PaddedTrace):
 
     def follow(self, field: MotionVectorField) -> None:
         """Add one frame: ``R_t(p) = R_{t-1}(p - mv_t(p))``."""
-        cells = field.cells
-        moving = np.logical_or(cells[..., 0], cells[..., 1])
-        count = np.count_nonzero(moving)
-        if not count:
-            return
-        self._flat = None
-        if count >= self.FULL_STEP * moving.size and field.cell <= self.MARGIN:
-            self._gather_all(field)
-            return
-        rows, columns = np.nonzero(moving)
-        shift_x, shift_y = cells[rows, columns, 0], cells[rows, columns, 1]
-        self._replace_cells(field, rows, columns, self._shifted_blocks(field, rows, columns, shift_x, shift_y))
-
-    def _gather_all(self, field: MotionVectorField) -> None:
-        cell, margin = field.cell, self.MARGIN
-        padded_h, padded_w = self.padded.shape
-        grid_rows, grid_columns = field.cells.shape[:2]
-        column_cells, base, corner_y, corner_x = _gather_geometry(self.height, self.width, margin, cell, grid_rows, grid_columns)
-        if self._index is None or self._index.shape != base.shape:
-            self._index = np.empty(base.shape, dtype=np.intp)
-        if self._spare is None:
-            self._spare = np.empty_like(self.padded)
-        index, spare = self._index, self._spare
-        # the window of each cell starts at (corner - shift), clamped into the padded map (as in _shifted_blocks)
-        top = np.minimum(np.maximum(corner_y - field.cells[..., 1], 0), padded_h - cell)
-        left = np.minimum(np.maximum(corner_x - field.cells[..., 0], 0), padded_w - cell)
-        offset = (top - corner_y) * padded_w + (left - corner_x)
-        np.add(base, offset.take(column_cells, axis=1)[:, None, :], out=index)
-        rows = min(grid_rows * cell, self.height + margin)  # grid rows past the frame land in the bottom margin
-        self.padded.reshape(-1).take(index.reshape(-1, padded_w)[:rows], out=spare[margin : margin + rows], mode="clip")
-        spare[:margin] = spare[margin]
-        spare[margin + self.height :] = spare[margin + self.height - 1]
-        self._spare, self.padded = self.padded, spare
+        rows, columns = self._moving_cells(field)
+        if len(rows):
+            self._flat = None
+            shift_x, shift_y = field.cells[rows, columns, 0], field.cells[rows, columns, 1]
+            self._replace_cells(field, rows, columns, self._shifted_blocks(field, rows, columns, shift_x, shift_y))
 
     def _sources(self) -> np.ndarray:
         """The sources as a contiguous intp array (what ``take`` gathers with), made once per step."""
@@ -367,17 +364,6 @@ class IntegerTrace(_PaddedTrace):
         # one item per pixel: numpy copies whole items, faster than gathering rows of a 2-D array
         picked = np.take(pixels, self._sources(), mode="clip")
         return picked.view(image.dtype).reshape(self.height, self.width, channels)
-
-
-@lru_cache(maxsize=64)
-def _gather_geometry(height: int, width: int, margin: int, cell: int, rows: int, columns: int):
-    """Constants of a full-frame step: the cell of every padded column, each pixel's own padded index, cell corners."""
-    padded_w = width + 2 * margin
-    column = np.clip(np.arange(padded_w) - margin, 0, width - 1)  # margin columns read the edge columns
-    base = ((np.arange(rows * cell)[:, None] + margin) * padded_w + column + margin).reshape(rows, cell, padded_w)
-    corner_y = np.arange(rows)[:, None] * cell + margin
-    corner_x = np.arange(columns)[None, :] * cell + margin
-    return column // cell, base.astype(np.intp), corner_y, corner_x
 
 
 @lru_cache(maxsize=32)
