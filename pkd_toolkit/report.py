@@ -223,12 +223,14 @@ def _print_ensembles(report: dict[str, Any]) -> None:
     console.out.print(ensembles)
     for summary in report["early_exit_summary"]:
         schedule, label = summary["schedule"], summary["ensembler"]
+        points = [p for p in report["early_exit"] if p["schedule"] == schedule and p["ensembler"] == label]
+        first = segments_label(points[0]["segments"]) if points else ""  # the other settings: report.md
         curve = _table(
-            f"Early exit with {label}, schedule {schedule}", ("segments",), ("threshold", "top-1", "GMACs/video", "of full")
+            f"Early exit with {label}, schedule {schedule}, {first}", ("segments",), ("threshold", "top-1", "GMACs/video", "of full")
         )
         curve.add_column("stopped at")
-        for point in report["early_exit"]:
-            if point["schedule"] == schedule and point["ensembler"] == label:
+        for point in points:
+            if segments_label(point["segments"]) == first:
                 curve.add_row(
                     segments_label(point["segments"]), format_threshold(point["threshold"]), _pct(point["top1"]),
                     f"{point['gmacs_per_video']:.2f}", f"{100 * point['gmacs_fraction']:.0f}%",
@@ -236,6 +238,7 @@ def _print_ensembles(report: dict[str, Any]) -> None:
                 )  # fmt: skip
         console.out.print(curve)
         console.out.print(summary_line(summary), soft_wrap=True)
+    console.out.print("Every segment setting's curve, and the plots: report.md", soft_wrap=True)
 
 
 def summary_line(summary: dict[str, Any]) -> str:
