@@ -143,7 +143,10 @@ def motion_fields(tables: Sequence, height: int, width: int, precision: Precisio
 
 def _concatenated(tables: list):
     if all(isinstance(table, np.ndarray) for table in tables) and len({table.dtype for table in tables}) == 1:
-        return tables[0] if len(tables) == 1 else np.concatenate(tables)
+        if len(tables) == 1:
+            return tables[0]
+        # as raw bytes: numpy copies structured arrays field by field, far slower
+        return np.concatenate([np.ascontiguousarray(table).view(np.uint8) for table in tables]).view(tables[0].dtype)
     return {name: np.concatenate([np.asarray(table[name]) for table in tables]) for name in MV_COLUMNS}
 
 

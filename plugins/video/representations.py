@@ -55,8 +55,8 @@ def read_representations(
     motion = any(r.uses_motion for r in wanted.values())
     index.require(motion=motion)
     positions = [min(max(int(p), 0), index.frames - 1) for p in positions]
-    outputs = {key: _empty_output(r, len(positions), index) for key, r in wanted.items()}
     plans = _plan(index, positions, wanted)
+    outputs = _outputs(wanted, len(positions), index, plans)
     if memory is not None:
         for start in sorted(plans):
             _GopPass(index, plans[start], wanted, outputs).run(memory.frames(start, plans[start].last))
@@ -93,7 +93,8 @@ class _DecodedFrame:
     def records(self) -> np.ndarray | None:
         """A copy of the frame's motion-vector records (None without any): keeps nothing of the decoder's frame."""
         records = motion_vector_records(self._frame)
-        return None if records is None else records.copy()
+        # copied as raw bytes: numpy copies structured arrays field by field, far slower
+        return None if records is None else records.view(np.uint8).copy().view(records.dtype)
 
     def field(self, precision: Precision) -> MotionVectorField:
         if precision not in self._fields:
@@ -180,9 +181,18 @@ class DecodedVideo:
             yield frame_index, self.stored[frame_index]
 
 
-def _empty_output(representation: Representation, count: int, index: VideoIndex) -> np.ndarray:
-    dtype = np.uint8 if representation.kind in ("iframe", "rgb") else np.float32
-    return np.zeros((count, index.height, index.width, representation.channels), dtype=dtype)
+def _outputs(wanted: Mapping[str, Representation], count: int, index: VideoIndex, plans: dict[int, _GopPlan]) -> dict[str, np.ndarray]:
+    """The output arrays: zeros where no frame is computed (no P-frame to take motion from), the rest left to be written."""
+    outputs = {}
+    for key, representation in wanted.items():
+        dtype = np.uint8 if representation.kind in ("iframe", "rgb") else np.float32
+        outputs[key] = np.empty((count, index.height, index.width, representation.channels), dtype=dtype)
+    written = {(key, slot) for plan in plans.values() for targets in plan.targets.values() for key, slot in targets}
+    for key, output in outputs.items():
+        for slot in range(count):
+            if (key, slot) not in written:
+                output[slot] = 0
+    return outputs
 
 
 @dataclass
