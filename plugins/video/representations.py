@@ -234,8 +234,8 @@ class _GopPass:
     """Walks one GOP prefix and fills the outputs of its target frames.
 
     Work is done only when something needs it: RGB pixels of frames that are
-    shown or subtracted, motion only up to the last frame an accumulated
-    target or a per-frame target needs. The frames are decoded first, keeping
+    shown or subtracted, motion up to the last accumulated target and at the
+    per-frame targets. The frames are decoded first, keeping
     those pixels and the motion records; the motion of the whole prefix is then
     painted at once and followed frame by frame.
     """
@@ -248,7 +248,8 @@ class _GopPass:
         for frame, r in motion:
             if r.accumulate:
                 self.trace_ends[r.precision] = max(frame, self.trace_ends.get(r.precision, -1))
-        self.motion_end = max((frame for frame, _ in motion), default=-1)  # the last frame whose motion is read
+        self.trace_end = max(self.trace_ends.values(), default=-1)  # motion is read up to here, and at per-frame targets
+        self.frame_motion = {frame for frame, r in motion if not r.accumulate}
         self.keep_keyframe = any(r.kind == "residual" and r.accumulate for _, r in motion)
         self.keep_previous = {frame - 1 for frame, r in motion if r.kind == "residual" and not r.accumulate}
         self.keep_rgb = {frame for frame, r in targets if r.kind != "mv"} | self.keep_previous
@@ -262,7 +263,7 @@ class _GopPass:
         for frame_index, frame in frames:
             if frame_index in self.keep_rgb or (frame_index == start and self.keep_keyframe):
                 pixels[frame_index] = frame.rgb()
-            if start < frame_index <= self.motion_end:
+            if start < frame_index <= self.trace_end or frame_index in self.frame_motion:
                 motion.add(frame_index, frame)
         self.keyframe_rgb = pixels.get(start)
         traces = {precision: TracePool.take(height, width, precision) for precision in self.trace_ends}
