@@ -229,19 +229,16 @@ class _PaddedTrace:
     """
 
     MARGIN = 32
+    KIND: Precision = "integer"  # which starting maps (see _starting_maps)
 
-    def __init__(self, height: int, width: int, identity: np.ndarray):
+    def __init__(self, height: int, width: int):
         self.height, self.width = height, width
-        margin = self.MARGIN
-        self.padded = np.empty((*identity.shape[:-2], height + 2 * margin, width + 2 * margin), dtype=identity.dtype)
-        self.padded[..., margin : margin + height, margin : margin + width] = identity
-        self._repeat_edges(self.padded)
-        self._start = self.padded.copy()  # to start again at the next I-frame without building the maps
+        self.padded = _starting_maps(self.KIND, height, width, self.MARGIN).copy()
         self._view_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def reset(self) -> None:
         """Back to the I-frame: every pixel comes from itself."""
-        np.copyto(self.padded, self._start)
+        np.copyto(self.padded, _starting_maps(self.KIND, self.height, self.width, self.MARGIN))
 
     @property
     def _map(self) -> np.ndarray:
@@ -287,14 +284,14 @@ class _PaddedTrace:
         return windows[..., tops, lefts, :, :]
 
     def _replace_cells(self, field: MotionVectorField, rows, columns, blocks: np.ndarray) -> None:
-        """Replace the given cells of the maps by ``blocks`` (read before: done in place), then the margins they touch."""
+        """Replace the given cells (in row order) of the maps by ``blocks`` (read before: done in place), then the margins they touch."""
         _, grid = self._views(field)
         grid[..., rows, columns, :, :] = blocks
         grid_rows, grid_columns = field.cells.shape[:2]
         self._repeat_edges(
             self.padded,
-            top=bool(rows.min() == 0),
-            bottom=bool(rows.max() == grid_rows - 1),
+            top=bool(rows[0] == 0),  # cells come in row order
+            bottom=bool(rows[-1] == grid_rows - 1),
             left=bool(columns.min() == 0),
             right=bool(columns.max() == grid_columns - 1),
         )
@@ -305,23 +302,42 @@ class _PaddedTrace:
         The sides' cells hold the border pixels, and the cells past the frame
         (when its size is no multiple of the cell) lie in the bottom and right margins.
         """
-        margin, height, width = self.MARGIN, self.height, self.width
-        inside = slice(margin, margin + height)
-        if left:
-            padded[..., inside, :margin] = padded[..., inside, margin : margin + 1]
-        if right:
-            padded[..., inside, margin + width :] = padded[..., inside, margin + width - 1 : margin + width]
-        if top:  # whole rows: the corners too
-            padded[..., :margin, :] = padded[..., margin : margin + 1, :]
-        if bottom:
-            padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
+        _repeat_edges(padded, self.MARGIN, self.height, self.width, top, bottom, left, right)
+
+
+def _repeat_edges(padded: np.ndarray, margin: int, height: int, width: int, top=True, bottom=True, left=True, right=True) -> None:
+    """Fill the margin of ``padded`` (the given sides) with copies of the map's border rows and columns."""
+    inside = slice(margin, margin + height)
+    if left:
+        padded[..., inside, :margin] = padded[..., inside, margin : margin + 1]
+    if right:
+        padded[..., inside, margin + width :] = padded[..., inside, margin + width - 1 : margin + width]
+    if top:  # whole rows: the corners too
+        padded[..., :margin, :] = padded[..., margin : margin + 1, :]
+    if bottom:
+        padded[..., margin + height :, :] = padded[..., margin + height - 1 : margin + height, :]
+
+
+@lru_cache(maxsize=16)
+def _starting_maps(kind: Precision, height: int, width: int, margin: int) -> np.ndarray:
+    """The padded maps of a trace at its I-frame (read-only): flat indices (integer) or (y, x) planes (sub-pixel)."""
+    if kind == "integer":
+        identity = np.arange(height * width, dtype=np.int32).reshape(height, width)
+    else:
+        ys, xs = _pixel_axes(height, width)
+        identity = np.stack(np.broadcast_arrays(ys, xs)).astype(np.float32)
+    padded = np.empty((*identity.shape[:-2], height + 2 * margin, width + 2 * margin), dtype=identity.dtype)
+    padded[..., margin : margin + height, margin : margin + width] = identity
+    _repeat_edges(padded, margin, height, width)
+    padded.flags.writeable = False
+    return padded
 
 
 class IntegerTrace(_PaddedTrace):
     """Where each pixel of the current frame comes from in the GOP's I-frame, in whole pixels (CoViAR)."""
 
     def __init__(self, height: int, width: int):
-        super().__init__(height, width, np.arange(height * width, dtype=np.int32).reshape(height, width))
+        super().__init__(height, width)
         self._flat: np.ndarray | None = None  # the sources as a contiguous intp array, until the next step
 
     def reset(self) -> None:
@@ -375,6 +391,7 @@ def _position_table(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = _pixel_axes(height, width)
     grid = np.empty((height, width, 2), dtype=np.float32)
     grid[..., 0], grid[..., 1] = xs, ys
+    grid.flags.writeable = False
     return grid.view(np.int64).reshape(-1), grid
 
 
@@ -385,9 +402,7 @@ class SubpixelTrace(_PaddedTrace):
     previous map is four shifted windows weighted per cell.
     """
 
-    def __init__(self, height: int, width: int):
-        ys, xs = _pixel_axes(height, width)
-        super().__init__(height, width, np.stack(np.broadcast_arrays(ys, xs)).astype(np.float32))
+    KIND: Precision = "subpixel"
 
     @property
     def position(self) -> np.ndarray:
