@@ -201,6 +201,7 @@ def prepare(
         raise UsageError(f"{source_root}: no such folder of videos")
     if target_root.resolve() == source_root.resolve():
         raise UsageError(f"{target_root}: DST must differ from SRC")
+    source_root = source_root.resolve()  # the planned jobs name resolved files (e.g. SRC given as ../videos)
     target_root.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(target_root, shard, settings)
     planned = plan_jobs(source_root, target_root, shard)

@@ -138,3 +138,11 @@ def test_prepare_the_real_hmdb51_clips(cli, tmp_path):
         assert (index.codec, index.width, index.height, index.reorders_frames) == ("mpeg4", 340, 256, False)
         assert max(index.gop_lengths) == 12 and index.motion_problem() is None
         assert manifest["videos"][name]["frames"] == index.frames >= 80
+
+
+def test_a_relative_source_folder_is_prepared(source_tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = shutil.copytree(source_tree / "brush_hair", tmp_path / "videos" / "brush_hair").parent.relative_to(tmp_path)
+    (tmp_path / "videos" / "brush_hair" / "b-frames.mp4").unlink()
+    manifest = prepare_module.prepare(relative, tmp_path / "out", EncoderSettings(width=64, height=48))
+    assert list(manifest.videos) == ["brush_hair/clip (1)+take!.avi"] and not manifest.failed
