@@ -142,6 +142,7 @@ def motion_fields(tables: Sequence, height: int, width: int, precision: Precisio
 
 
 def _concatenated(tables: list):
+    """The records of several frames as one: a structured array, or a mapping of :data:`MV_COLUMNS` to arrays."""
     if all(isinstance(table, np.ndarray) for table in tables) and len({table.dtype for table in tables}) == 1:
         if len(tables) == 1:
             return tables[0]
@@ -463,8 +464,8 @@ def new_trace(height: int, width: int, precision: Precision) -> Trace:
 class TracePool:
     """Traces kept for reuse by one thread: their maps and buffers are allocated once, not for every GOP.
 
-    Fresh large arrays cost page faults on first use, which for a short GOP
-    prefix cost more than following it. ``take`` returns a trace at its
+    A trace's maps are megabytes: allocating them afresh for every GOP costs
+    an allocation and page faults each time. ``take`` returns a trace at its
     I-frame; ``give`` hands it back when its GOP is done.
     """
 

@@ -235,9 +235,9 @@ class _GopPass:
 
     Work is done only when something needs it: RGB pixels of frames that are
     shown or subtracted, motion up to the last accumulated target and at the
-    per-frame targets. The frames are decoded first, keeping
-    those pixels and the motion records; the motion of the whole prefix is then
-    painted at once and followed frame by frame.
+    per-frame targets. The frames are decoded first, keeping those pixels and
+    the motion records; the motion of the whole prefix is then painted at once
+    (few numpy calls per GOP rather than per frame) and followed frame by frame.
     """
 
     def __init__(self, index: VideoIndex, plan: _GopPlan, wanted: Mapping[str, Representation], outputs):
