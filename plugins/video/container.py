@@ -316,7 +316,7 @@ def _own_side_data(frame: av.VideoFrame):
         return None
     try:
         return _SideDataContainer(frame)
-    except TypeError:  # pragma: no cover
+    except (TypeError, RuntimeError):  # pragma: no cover - a PyAV that builds it only for the frame
         return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import av
 import numpy as np
@@ -175,3 +176,16 @@ def test_coviar_raw_mpeg4_streams_read_like_contained_ones(known_motion, tmp_pat
     expected = read_representations(known_motion.path, [5, 17], wanted)
     for key, values in read_representations(raw, [5, 17], wanted).items():
         np.testing.assert_array_equal(values, expected[key])
+
+
+def test_reading_motion_vectors_leaves_no_reference_to_the_frame(known_motion):
+    """``frame.side_data`` is a reference cycle: decoded frames would live until the garbage collector runs."""
+    with av.open(str(known_motion.path)) as container:
+        container.streams.video[0].codec_context.options = {"flags2": "+export_mvs"}
+        frame = [frame for _, frame in zip(range(3), container.decode(video=0))][-1]
+        references = sys.getrefcount(frame)
+        records = container_module.motion_vector_records(frame)
+        assert records is not None and len(records) > 0
+        assert sys.getrefcount(frame) > references  # the records read the frame's side data in place
+        del records
+        assert sys.getrefcount(frame) == references
