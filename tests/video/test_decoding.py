@@ -183,6 +183,8 @@ def test_reading_motion_vectors_leaves_no_reference_to_the_frame(known_motion):
     with av.open(str(known_motion.path)) as container:
         container.streams.video[0].codec_context.options = {"flags2": "+export_mvs"}
         frame = [frame for _, frame in zip(range(3), container.decode(video=0))][-1]
+        if container_module._own_side_data(frame) is None:
+            pytest.skip("this PyAV makes side-data containers only for the frame itself")
         references = sys.getrefcount(frame)
         records = container_module.motion_vector_records(frame)
         assert records is not None and len(records) > 0
