@@ -33,7 +33,7 @@ class Planned:
     def gradients_from(self, name: str, step) -> set[str]:
         """Back-propagate one objective's loss as the engine does; name the modules whose parameters got gradients.
 
-        As in the engine, the parameters of the objective's stage require gradients and nothing else does.
+        As in the engine, the parameters of the objectives active at this step require gradients and nothing else does.
         """
         stage = next(s for s in self.plan.stages if any(o.name == name for o in s.objectives))
         owners = {
@@ -46,7 +46,7 @@ class Planned:
         for parameter in everything:
             parameter.grad = None
             parameter.requires_grad_(False)
-        for parameter in stage.parameters():
+        for parameter in (p for o in stage.objectives if o.active(step.epoch) for p in o.parameters):
             parameter.requires_grad_(True)
         self.objectives()[name].loss(step).backward()
         return {owners[id(p)] for p in everything if p.grad is not None and p.grad.abs().sum() > 0}
