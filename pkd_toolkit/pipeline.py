@@ -109,6 +109,7 @@ def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any]
     state = checkpoint.load(run.resume_from)
     checkpoint.check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
     restore(model, state)
+    run.started = time.time() - state.get("elapsed", 0.0)  # the report's wall time: both parts of the run
     position = state["position"]
     monitor.resume_at(position["stage_index"], position["epoch"], state.get("metrics"))
     monitor.info(f"resuming from {run.resume_from} (stage {position['stage_index'] + 1}, epoch {position['epoch']})")

@@ -217,6 +217,7 @@ class Trainer:
             "scaler": scaler.state_dict() if scaler is not None else {},
             "best": best,
             "metrics": record,
+            "elapsed": time.time() - self.run.started,  # so that a resumed run's wall time counts this part too
             "rng": checkpoint.rng_state(),
         }
         path = self.run.path(CHECKPOINTS, name)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from pkd_toolkit.scores import ScoreSet, score_path
 
@@ -53,6 +54,7 @@ def test_a_killed_run_resumed_ends_with_the_same_results(tiny_recipe, toy_enviro
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert not (killed / "report.json").exists(), "the run finished before it could be killed"
+    at_kill = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
     resumed = subprocess.run(
         [*PKD, "run", str(recipe), "--resume", str(killed)], env=toy_environment, capture_output=True, text=True
     )
@@ -69,6 +71,11 @@ def test_a_killed_run_resumed_ends_with_the_same_results(tiny_recipe, toy_enviro
         np.testing.assert_allclose(logits_resumed[key], value, rtol=0, atol=1e-5)
     epochs = [(r["stage"], r["epoch"]) for r in map(json.loads, (killed / "metrics.jsonl").read_text().splitlines())]
     assert epochs == [("backbones", 1), ("backbones", 2)] + [("exits", e) for e in range(1, 7)]  # logged once each
+    # the report's wall time counts the killed part as well as the resumed one
+    after_kill = epochs[epochs.index((at_kill["metrics"]["stage"], at_kill["metrics"]["epoch"])) + 1 :]
+    records = {(r["stage"], r["epoch"]): r for r in map(json.loads, (killed / "metrics.jsonl").read_text().splitlines())}
+    resumed_seconds = sum(records[key]["seconds"] for key in after_kill)
+    assert json.loads((killed / "report.json").read_text())["seconds"] >= at_kill["elapsed"] + resumed_seconds
 
 
 def test_ctrl_c_stops_with_a_message_and_keeps_the_checkpoint(tiny_recipe, toy_environment, tmp_path):
