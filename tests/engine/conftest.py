@@ -49,3 +49,18 @@ def tiny_recipe(write, tmp_path):
         return write(name, text + extra)
 
     return make
+
+
+def run_in_process(recipe, run_dir, plugins=None) -> None:
+    """``pkd run RECIPE --run-dir RUN_DIR`` in this process, with ``plugins`` loaded (None: the installed ones)."""
+    import pkd_toolkit.plugins as plugin_module
+    from pkd_toolkit.cli import main
+
+    saved = plugin_module._loaded
+    plugin_module._loaded = plugins
+    try:
+        main(["run", str(recipe), "--run-dir", str(run_dir)])
+    except SystemExit as exit:
+        assert exit.code in (0, None)
+    finally:
+        plugin_module._loaded = saved

@@ -19,25 +19,16 @@ def trained(tmp_path_factory):
     """One finished tiny run with ensembles (module-scoped: several tests read it)."""
     import toy_plugin
 
-    import pkd_toolkit.plugins as plugin_module
-    from pkd_toolkit.cli import main
     from pkd_toolkit.plugins import load_plugins
 
-    from .conftest import TINY_RECIPE
+    from .conftest import TINY_RECIPE, run_in_process
 
     folder = tmp_path_factory.mktemp("predict")
     recipe = folder / "tiny.yaml"
     recipe.write_text(
         TINY_RECIPE.format(output_dir=folder / "runs", backbone_epochs=2, exit_epochs=2, switches="null") + ENSEMBLES
     )
-    saved = plugin_module._loaded
-    plugin_module._loaded = load_plugins([("toy", toy_plugin)])
-    try:
-        main(["run", str(recipe), "--run-dir", str(folder / "run")])
-    except SystemExit as exit:
-        assert exit.code in (0, None)
-    finally:
-        plugin_module._loaded = saved
+    run_in_process(recipe, folder / "run", load_plugins([("toy", toy_plugin)]))
     samples = folder / "samples" / "test"
     samples.mkdir(parents=True)
     for index in range(12):

@@ -10,6 +10,8 @@ from pkd_toolkit.ensemble import fitted_path, load_fitted, member_logits
 from pkd_toolkit.plugins import load_plugins
 from pkd_toolkit.scores import ScoreSet, score_path
 
+from .conftest import run_in_process
+
 RECIPE = """\
 name: video
 seed: 1
@@ -32,9 +34,6 @@ early_exit: {{thresholds: [1.0]}}
 @pytest.fixture(scope="module")
 def video_run(tmp_path_factory):
     """A finished run on tiny synthetic videos, one test video emptied before training."""
-    import pkd_toolkit.plugins as plugin_module
-    from pkd_toolkit.cli import main
-
     folder = tmp_path_factory.mktemp("video-run")
     recipe = folder / "video.yaml"
     recipe.write_text(RECIPE.format(output=folder / "runs", data=folder / "data"))
@@ -44,14 +43,7 @@ def video_run(tmp_path_factory):
     test_videos = list(dataset.videos("test"))  # generates the data set
     broken = folder / "data" / "videos" / test_videos[0]
     broken.write_bytes(b"")
-    saved = plugin_module._loaded
-    plugin_module._loaded = None
-    try:
-        main(["run", str(recipe), "--run-dir", str(folder / "run")])
-    except SystemExit as exit:
-        assert exit.code in (0, None)
-    finally:
-        plugin_module._loaded = saved
+    run_in_process(recipe, folder / "run")
     return folder / "run", folder / "data" / "videos", test_videos, broken
 
 
