@@ -144,7 +144,8 @@ def markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {network} | {exit_name} | {_pm(entry['top1'])} | " + " | ".join(cells) + " |")
     differences = summary["exit_difference_vs_ce"]
     lines.append("| **mean over exits, minus CE** | | | " + " | ".join(f"**{_pm(differences[s], signed=True)}**" for s in schedules) + " |")
-    lines += ["", "**Ensembles of all exits** (WISE fitted on the train split's scores):", ""]
+    lines += ["", "**Ensembles of all exits** (WISE fitted on the train split's scores; fusion is CoViAR's 2:1:1 of the "
+              "networks' final heads, so the same in every row):", ""]
     ensemble_schedules = list(dict.fromkeys(e["schedule"] for e in summary["ensembles"]))
     names = list(dict.fromkeys(e["name"] for e in summary["ensembles"]))
     ensembles = {(e["schedule"], e["name"]): e["top1"] for e in summary["ensembles"]}
