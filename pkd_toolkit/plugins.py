@@ -222,9 +222,3 @@ def get_plugins() -> Plugins:
     if _loaded is None:
         _loaded = load_plugins()
     return _loaded
-
-
-def reset_plugins() -> None:
-    """Forget the loaded plugins, so the next :func:`get_plugins` loads them again (tests use it)."""
-    global _loaded
-    _loaded = None
