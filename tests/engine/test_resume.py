@@ -82,7 +82,12 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_checkpoint(tiny_recipe, toy_e
     recipe = tiny_recipe(backbone_epochs=30, exit_epochs=1)
     run_dir = tmp_path / "interrupted"
     process = subprocess.Popen(
-        [*PKD, "run", str(recipe), "--run-dir", str(run_dir)], env=toy_environment, stderr=subprocess.PIPE, text=True
+        [*PKD, "run", str(recipe), "--run-dir", str(run_dir)],
+        env=toy_environment,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A background job of a non-interactive shell inherits SIGINT ignored, and Python keeps it so.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for_epoch(run_dir, "backbones", 1, process)
     process.send_signal(signal.SIGINT)
