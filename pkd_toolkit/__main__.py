@@ -1,3 +1,3 @@
-from pkd_toolkit.cli import main
+from pkd_toolkit.cli.app import main
 
 main()

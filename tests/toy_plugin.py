@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from pkd_toolkit import hookimpl
-from pkd_toolkit.registry import ComponentConfig
+from pkd_toolkit.api import ComponentConfig, hookimpl
 
 
 class ToyDatasetConfig(ComponentConfig):
@@ -75,7 +74,7 @@ class ToyDataset:
         """A file ``.../<split>/<index>`` holds that sample of the split (test-time inputs)."""
         from pathlib import Path
 
-        from pkd_toolkit.errors import PkdError
+        from pkd_toolkit.api import PkdError
 
         path = Path(path)
         if not path.is_file() or path.parent.name not in ("train", "test") or not path.name.isdigit():
@@ -83,6 +82,9 @@ class ToyDataset:
         count = self.config.train_size if path.parent.name == "train" else self.config.test_size
         salt = 0 if path.parent.name == "train" else 1
         return ToyClips(self.config, count, modalities, False, salt=salt)[int(path.name)]["inputs"]
+
+    def skipped(self):
+        return []  # every toy sample can be read
 
 
 @dataclass

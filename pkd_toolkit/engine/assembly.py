@@ -1,4 +1,4 @@
-"""A run's modules, assembled from its recipe: base networks, every schedule's plan, one state dict.
+"""A run's modules, assembled from its recipe: base networks, every schedule's plan, one state dict, the stages.
 
 ``pkd run`` assembles them to train; ``pkd predict`` assembles them again from
 a run folder and loads the final checkpoint into them.
@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pkd_toolkit.engine import checkpoint
-from pkd_toolkit.engine.networks import RunModel, build_networks, exit_maker
-from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan
+from pkd_toolkit.engine.backbone_stage import backbone_stage
+from pkd_toolkit.engine.run_model import RunModel, build_networks, exit_maker
+from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan, Stage
 from pkd_toolkit.errors import PkdError, UsageError
-from pkd_toolkit.exits import MultiExitNetwork
-from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT
-from pkd_toolkit.scores import BACKBONE_SCHEDULE
-from pkd_toolkit.settings import RecipeBase
-
+from pkd_toolkit.networks.multi_exit import MultiExitNetwork
+from pkd_toolkit.plugin.registry import ComponentRegistry
+from pkd_toolkit.recipe.settings import RecipeBase
+from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, last_checkpoint
 
 
 @dataclass
@@ -42,10 +42,19 @@ class Assembly:
     def modality_of(self, network: str) -> str:
         return self.recipe.networks[network].modality
 
+    def used_modalities(self) -> dict[str, Any]:
+        """The modalities some network sees, in recipe order (datasets may draw random numbers per modality in it)."""
+        return {key: self.modalities[key] for key in dict.fromkeys(map(self.modality_of, self.recipe.networks))}
 
-def assemble(recipe: RecipeBase, registry: Any, num_classes: int) -> Assembly:
+    def stages(self) -> list[Stage]:
+        """The run's stages in order: stage (a), then every schedule's, merged where they run in lockstep."""
+        first = backbone_stage(self.recipe, self.networks)
+        return ([first] if first is not None else []) + _lockstep(self.plans)
+
+
+def assemble(recipe: RecipeBase, registry: ComponentRegistry, num_classes: int) -> Assembly:
     """Build the networks and plan every schedule (nothing trained, nothing read from disk but given weights)."""
-    modalities = {key: registry.get("modalities", s.name).build(s) for key, s in recipe.modalities.items()}
+    modalities = {key: registry.build("modalities", section) for key, section in recipe.modalities.items()}
     networks = build_networks(recipe, registry, modalities, num_classes)
     model = RunModel(networks)
     plans = plan_schedules(recipe, registry, networks, num_classes)
@@ -55,19 +64,24 @@ def assemble(recipe: RecipeBase, registry: Any, num_classes: int) -> Assembly:
 
 
 def plan_schedules(
-    recipe: RecipeBase, registry: Any, networks: Mapping[str, MultiExitNetwork], num_classes: int
+    recipe: RecipeBase, registry: ComponentRegistry, networks: Mapping[str, MultiExitNetwork], num_classes: int
 ) -> dict[str, SchedulePlan]:
     """Each schedule's plan, its objectives and evaluations named ``<label>/...``."""
     make_exits = exit_maker(recipe, registry, networks, num_classes)
     plans: dict[str, SchedulePlan] = {}
     for section in recipe.schedules:
-        label = getattr(section, "label", None) or section.name
+        label = schedule_label(section)
         if label in plans or label == BACKBONE_SCHEDULE:
             raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
-        schedule = registry.get("schedules", section.name).build(section)
+        schedule = registry.build("schedules", section)
         context = ScheduleContext(label, recipe, dict(networks), num_classes, make_exits, registry)
         plans[label] = _namespaced(label, schedule.plan(context))
     return plans
+
+
+def schedule_label(section: Any) -> str:
+    """What names a schedule's stages, score files and report rows: its ``label``, else its component's name."""
+    return getattr(section, "label", None) or section.name
 
 
 def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
@@ -80,11 +94,32 @@ def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
     return replace(plan, stages=stages)
 
 
-def load_trained(run_dir: Path, recipe: RecipeBase, registry: Any, num_classes: int) -> Assembly:
-    """The modules of a finished run (its recipe: ``run.load_run_recipe``), in eval mode, with its final weights."""
-    path = run_dir / CHECKPOINTS / LAST_CHECKPOINT
+def _lockstep(plans: Mapping[str, SchedulePlan]) -> list[Stage]:
+    """Each schedule's stages in order; stages sharing a lockstep key and length become one."""
+    merged: list[Stage] = []
+    for plan in plans.values():
+        for stage in plan.stages:
+            twin = next(
+                (s for s in merged if stage.lockstep and s.lockstep == stage.lockstep and s.epochs == stage.epochs), None
+            )
+            if twin is None:
+                merged.append(replace(stage, name=stage.lockstep or stage.name))
+            else:
+                twin.objectives = [*twin.objectives, *stage.objectives]
+                twin.train_modules = [*twin.train_modules, *stage.train_modules]
+                twin.evaluate = {**twin.evaluate, **stage.evaluate}
+    names = [stage.name for stage in merged]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise UsageError(f"schedules: several stages are named {', '.join(duplicated)}; give the schedules labels")
+    return merged
+
+
+def load_trained(run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry, num_classes: int) -> Assembly:
+    """The modules of a finished run (its recipe: ``load_run_recipe``), in eval mode, with its final weights."""
+    path = last_checkpoint(run_dir)
     if not path.is_file():
-        raise PkdError(f"{run_dir}: no {CHECKPOINTS}/{LAST_CHECKPOINT}; the run has not trained yet")
+        raise PkdError(f"{run_dir}: no {path.relative_to(run_dir)}; the run has not trained yet")
     state = checkpoint.load(path)
     if not state.get("complete"):
         raise PkdError(f"{path}: the run has not finished training; finish it with `pkd run RECIPE --resume {run_dir}`")

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from pkd_toolkit.engine.runtime import Runtime, worker_init
-from pkd_toolkit.settings import TrainSettings
+from pkd_toolkit.recipe.settings import TrainSettings
 
 
 def train_loader(dataset: Any, settings: TrainSettings, runtime: Runtime, seed: int, epoch: int) -> DataLoader:

@@ -18,9 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pkd_toolkit import console
 from pkd_toolkit.atomic import write_text
+from pkd_toolkit.run_folder.layout import LOG_FILE, METRICS_FILE, TENSORBOARD_DIR
 
-LOG_FILE = "run.log"
-METRICS_FILE = "metrics.jsonl"
 T = TypeVar("T")
 
 
@@ -109,7 +108,7 @@ def _tensorboard_writer(run_dir: Path) -> Any:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # the optional extra is not installed
         return None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+    return SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
 
 
 def epoch_summary(metrics: dict[str, float]) -> str:

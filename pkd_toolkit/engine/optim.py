@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from pkd_toolkit.settings import OptimizerSettings, SchedulerSettings
+from pkd_toolkit.recipe.settings import OptimizerSettings, SchedulerSettings
 from pkd_toolkit.torch_compat import import_timm
 
 # Our names -> timm's: timm's "sgd" is Nesterov SGD, its "momentum" the classic one.

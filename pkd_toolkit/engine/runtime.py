@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from pkd_toolkit.errors import UsageError
-from pkd_toolkit.settings import TrainSettings
+from pkd_toolkit.recipe.settings import TrainSettings
 
 
 @dataclass(frozen=True)

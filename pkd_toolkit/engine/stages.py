@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from pkd_toolkit.exits import ExitOutputs, MultiExitNetwork
-    from pkd_toolkit.settings import OptimizerSettings, RecipeBase, SchedulerSettings
+    from pkd_toolkit.networks.multi_exit import ExitOutputs, MultiExitNetwork
+    from pkd_toolkit.recipe.settings import OptimizerSettings, RecipeBase, SchedulerSettings
 
 
 def _always(epoch: int) -> bool:

@@ -12,16 +12,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from pkd_toolkit.atomic import atomic_path
 from pkd_toolkit.engine import checkpoint
-from pkd_toolkit.engine.evaluate import predict
 from pkd_toolkit.engine.loaders import eval_loader, train_loader
 from pkd_toolkit.engine.monitor import Monitor, epoch_summary
 from pkd_toolkit.engine.optim import build_optimizer, build_scheduler
+from pkd_toolkit.engine.predictions import predict
 from pkd_toolkit.engine.runtime import Runtime, average_gradients, epoch_seed, seed_everything
 from pkd_toolkit.engine.stages import Stage, StepContext
 from pkd_toolkit.errors import PkdError
-from pkd_toolkit.metrics import topk_accuracy
-from pkd_toolkit.run import CHECKPOINTS, LAST_CHECKPOINT, Run
+from pkd_toolkit.run_folder.layout import best_checkpoint, last_checkpoint
+from pkd_toolkit.run_folder.run import Run
+from pkd_toolkit.scores.metrics import topk_accuracy
 
 CHECKPOINT_FORMAT = 1
 
@@ -79,7 +81,7 @@ class Trainer:
             self._run_stage(stage, index, position, resume if index == resumed_stage else None)
             position = Position(index + 1, 0, [*position.finished, stage.name])
         if self.runtime.is_main:
-            self._save(LAST_CHECKPOINT, position, {}, {}, None, None, complete=True)
+            self._save(position, {}, {}, None, None, complete=True)
         return position
 
     def _run_stage(self, stage: Stage, index: int, position: Position, state: dict[str, Any] | None) -> None:
@@ -113,7 +115,7 @@ class Trainer:
                 # The checkpoint carries the epoch's metrics line: a run killed between the two writes
                 # gets the line back when it resumes (see Monitor.resume_at).
                 record = {"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}
-                self._save(LAST_CHECKPOINT, here, optimizers, schedulers, scaler, best, record)
+                self._save(here, optimizers, schedulers, scaler, best, record)
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
@@ -164,7 +166,7 @@ class Trainer:
 
     def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
         bad = ", ".join(f"{name} = {float(value.detach())}" for name, value in losses.items() if not torch.isfinite(value))
-        last = self.run.path(CHECKPOINTS, LAST_CHECKPOINT)
+        last = last_checkpoint(self.run.dir)
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
         raise NonFiniteLoss(
             f"stage {stage.name!r}, epoch {epoch + 1}: the loss is not finite ({bad}); training stopped and {kept}. "
@@ -196,7 +198,6 @@ class Trainer:
 
     def _save(
         self,
-        name: str,
         position: Position,
         optimizers: dict,
         schedulers: dict,
@@ -220,16 +221,14 @@ class Trainer:
             "elapsed": time.time() - self.run.started,  # so that a resumed run's wall time counts this part too
             "rng": checkpoint.rng_state(),
         }
-        path = self.run.path(CHECKPOINTS, name)
+        path = last_checkpoint(self.run.dir)
         checkpoint.save(path, state)
         self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="last")
 
     def _copy_best(self, stage: Stage) -> None:
-        path = self.run.path(CHECKPOINTS, f"best-{stage.name}.pt")
-        from pkd_toolkit.atomic import atomic_path
-
+        path = best_checkpoint(self.run.dir, stage.name)
         with atomic_path(path) as temporary:
-            shutil.copyfile(self.run.path(CHECKPOINTS, LAST_CHECKPOINT), temporary)
+            shutil.copyfile(last_checkpoint(self.run.dir), temporary)
         self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="best")
 
 

@@ -47,7 +47,7 @@ class BadVideoLog:
             return
         self._warned.add(video)
         warnings.warn(f"{path}: {problem}; {action}", BadVideoWarning, stacklevel=3)
-        line = json.dumps({"video": video, "path": str(path), "problem": problem}) + "\n"
+        line = json.dumps({"sample": video, "path": str(path), "problem": problem}) + "\n"
         try:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line)
@@ -55,7 +55,7 @@ class BadVideoLog:
             pass  # the record is a courtesy; the warning has been given
 
     def entries(self) -> list[dict[str, str]]:
-        """One ``{"video", "path", "problem"}`` per bad video, in the order first seen."""
+        """One ``{"sample", "path", "problem"}`` per bad video (``sample`` is its identifier), in the order first seen."""
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except OSError:
@@ -66,5 +66,5 @@ class BadVideoLog:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a killed worker
-            seen.setdefault(entry["video"], entry)
+            seen.setdefault(entry["sample"], entry)
         return list(seen.values())

@@ -12,7 +12,7 @@ import typer
 
 
 def _size(text: str) -> tuple[int, int]:
-    from pkd_toolkit.errors import UsageError
+    from pkd_toolkit.api import UsageError
 
     width, _, height = text.lower().partition("x")
     if not (width.isdigit() and height.isdigit()) or int(width) < 16 or int(height) < 16 or int(width) % 2 or int(height) % 2:
@@ -22,9 +22,16 @@ def _size(text: str) -> tuple[int, int]:
 
 def _progress_bar():
     """A rich progress bar on stderr with a ``failed`` field."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from pkd_toolkit import console
+    from pkd_toolkit.api import console
 
     return Progress(
         TextColumn("{task.description}"),
@@ -52,8 +59,7 @@ def prepare(
     from pkd_plugins.video.encoding import EncoderSettings
     from pkd_plugins.video.prepare import REPORT, Shard
     from pkd_plugins.video.prepare import prepare as run_prepare
-    from pkd_toolkit import console
-    from pkd_toolkit.errors import PkdError, UsageError
+    from pkd_toolkit.api import PkdError, UsageError, console
 
     if codec not in ("mpeg4", "h264"):
         raise UsageError(f"--codec {codec}: choose mpeg4 or h264")
@@ -85,8 +91,7 @@ def inspect(
 
     from pkd_plugins.video.errors import UnsupportedVideo
     from pkd_plugins.video.inspection import inspect_video
-    from pkd_toolkit import console
-    from pkd_toolkit.errors import UsageError
+    from pkd_toolkit.api import UsageError, console
 
     try:
         chosen = [int(text) for text in frames.split(",") if text.strip()]
@@ -134,8 +139,7 @@ def make_synthetic(
     """Generate the synthetic actions data set (HMDB51 layout and split files), resumable."""
     from pkd_plugins.video.config import SyntheticActionsConfig
     from pkd_plugins.video.synthetic import SyntheticSpec, ensure_generated
-    from pkd_toolkit import console
-    from pkd_toolkit.errors import UsageError
+    from pkd_toolkit.api import UsageError, console
 
     if preset not in ("tiny", "small", "benchmark"):
         raise UsageError(f"--preset {preset}: choose tiny, small or benchmark")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from pkd_toolkit.registry import ComponentConfig
+from pkd_toolkit.api import ComponentConfig
 
 Scale = Annotated[float, Field(gt=0, le=1)]
 
@@ -50,7 +50,7 @@ class ClipSettings(ComponentConfig):
     on_error: Literal["skip", "raise"] = Field(
         default="skip",
         description="a video that cannot be read: skip (warn once, train on another video, evaluate it as zeros, "
-        "and list it in bad_videos()) or raise",
+        "and list it among the run report's skipped samples) or raise",
     )
 
     @property

@@ -3,7 +3,7 @@
 A component is cheap to build: lists are read when ``classes`` or a split is
 first asked for, videos when clips are. Bad videos never stop a DataLoader:
 with ``on_error: skip`` (the default) a video that cannot be read is reported
-once (a :class:`BadVideoWarning`), recorded in :meth:`VideoDataset.bad_videos`,
+once (a :class:`BadVideoWarning`), recorded in :meth:`VideoDataset.skipped`,
 replaced by another video in training (as mmaction2 does), and evaluated as
 zeros with its own label and index, so score files keep one row per listed
 video.
@@ -40,7 +40,7 @@ from pkd_plugins.video.modalities import Representation
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
 from pkd_plugins.video.transforms import apply_view, evaluation_views, multiscale_view
-from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.api import PkdError, UsageError
 
 SPLITS = ("train", "test")
 # A training sample is replaced by another at most this many times in a row before the loader gives up.
@@ -117,8 +117,8 @@ class VideoDataset:
         """Test-time inputs of one file; an unreadable file raises a :class:`VideoError` naming it."""
         return clip_inputs(Path(path), representations_of(modalities), self.config, training=False)
 
-    def bad_videos(self) -> list[dict[str, str]]:
-        """Videos that could not be read so far, by any process: ``{"video", "path", "problem"}`` each."""
+    def skipped(self) -> list[dict[str, str]]:
+        """Videos that could not be read so far, by any process: ``{"sample", "path", "problem"}`` each."""
         return self._log.entries() if self._log is not None else []
 
     # -- lists ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.api import PkdError
 
 PREPARE_HINT = (
     "re-encode the videos into the training format with `pkd prepare SRC DST` "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.api import PkdError
 
 # Suffixes a prepared tree may use instead of the listed one (CoViAR's prepared HMDB51 is .mp4).
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv")

@@ -147,7 +147,7 @@ def picture_panel(iframe: np.ndarray, mv: np.ndarray, residual: np.ndarray) -> n
 def _save_png(picture: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    from pkd_toolkit.atomic import atomic_path
+    from pkd_toolkit.api import atomic_path
 
     with atomic_path(path) as temporary:
         Image.fromarray(picture).save(temporary, format="PNG")

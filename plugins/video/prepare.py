@@ -28,8 +28,7 @@ from pathlib import Path
 from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, muxer_for
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import VIDEO_SUFFIXES
-from pkd_toolkit.atomic import atomic_path, write_json, write_text
-from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.api import PkdError, UsageError, atomic_path, write_json, write_text
 
 MANIFEST = "manifest.json"
 REPORT = "prepare-report.txt"

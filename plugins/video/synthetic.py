@@ -25,8 +25,7 @@ import numpy as np
 
 from pkd_plugins.video.encoding import EncoderSettings, write_video
 from pkd_plugins.video.scenes import APPEARANCES, MOTIONS, SceneSettings, render
-from pkd_toolkit.atomic import atomic_path, write_text
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.api import PkdError, atomic_path, write_text
 
 MARKER = "synthetic.json"
 TRAIN_FRACTION = 0.7  # HMDB51's 70/30 splits

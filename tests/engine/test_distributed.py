@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pkd_toolkit.scores import ScoreSet, score_path
+from pkd_toolkit.run_folder.layout import score_path
+from pkd_toolkit.scores.files import ScoreSet
 
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pkd_toolkit"]

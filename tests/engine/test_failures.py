@@ -6,9 +6,9 @@ import types
 
 import torch
 
-from pkd_toolkit import hookimpl
+from pkd_toolkit.api import hookimpl
 from pkd_toolkit.engine.stages import Objective, SchedulePlan, Stage
-from pkd_toolkit.settings import ExitScheduleConfig
+from pkd_toolkit.recipe.settings import ExitScheduleConfig
 
 
 class ExplodeConfig(ExitScheduleConfig):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from pkd_toolkit.scores import ScoreSet, score_path
+from pkd_toolkit.run_folder.layout import score_path
+from pkd_toolkit.scores.files import ScoreSet
 
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_scores import PUBLISHED_ORDER, R18, R50, recipe_data
 
-from pkd_toolkit import early_exit
-from pkd_toolkit.ensemble import available_segments, member_logits
-from pkd_toolkit.metrics import topk_accuracy
-from pkd_toolkit.recipe import RecipeError, validate_source
-from pkd_toolkit.yaml_source import YamlSource
-
-from .synthetic import PUBLISHED_ORDER, R18, R50, recipe_data
+from pkd_toolkit.ensembles import early_exit
+from pkd_toolkit.ensembles.protocol import available_segments, member_logits
+from pkd_toolkit.recipe.loading import validate_source
+from pkd_toolkit.recipe.problems import RecipeError
+from pkd_toolkit.recipe.yaml_source import YamlSource
+from pkd_toolkit.scores.metrics import topk_accuracy
 
 
 def test_policy_stops_at_the_first_confident_stage():
@@ -40,8 +40,8 @@ def test_a_stage_costs_the_deepest_exit_of_each_network_times_its_segments():
     np.testing.assert_allclose(costs, [2.0, 4.0, 4.0 + 15.0, 6.0 + 15.0, 6.0 + 15.0 + 7.0])
 
 
-def test_a_policy_that_never_exits_early_costs_the_full_ensemble(plugins, test_scores):
-    wise = plugins.registry.get("ensemblers", "wise").build()
+def test_a_policy_that_never_exits_early_costs_the_full_ensemble(wise_plugins, test_scores):
+    wise = wise_plugins.registry.get("ensemblers", "wise").build()
     wise.load_state_dict({"order": PUBLISHED_ORDER, "weights": np.tril(np.ones((12, 12))).tolist()})
     segments = available_segments(test_scores, wise.order)
     stages = wise.stage_logits(member_logits(test_scores, wise.order))
@@ -54,8 +54,8 @@ def test_a_policy_that_never_exits_early_costs_the_full_ensemble(plugins, test_s
     assert sum(point["exits"].values()) == len(test_scores.labels)
 
 
-def test_lower_thresholds_stop_earlier_and_cost_less(plugins, test_scores):
-    plain = plugins.registry.get("ensemblers", "sum").build()
+def test_lower_thresholds_stop_earlier_and_cost_less(wise_plugins, test_scores):
+    plain = wise_plugins.registry.get("ensemblers", "sum").build()
     plain.fit(test_scores)
     stages = plain.stage_logits(member_logits(test_scores, plain.order))
     gmacs = {s.key: s.gmacs for s in test_scores.exits}
@@ -76,8 +76,6 @@ def test_segment_settings_resolve_per_network_and_drop_repeats():
         {"residual": 5, "mv": 1, "iframe": 3},
         {"residual": 1, "mv": 1, "iframe": 1},
     ]
-    assert early_exit.segments_label({"residual": 1, "mv": 1}) == "1 segment"
-    assert early_exit.segments_label({"residual": 5, "mv": 1}) == "residual 5, mv 1"
 
 
 def test_the_summary_picks_the_cheapest_point_within_the_tolerance():
@@ -85,16 +83,6 @@ def test_the_summary_picks_the_cheapest_point_within_the_tolerance():
     assert early_exit.cheapest_within(points, 0.90, 1.0) == points[1]
     assert early_exit.cheapest_within(points, 0.99, 1.0) is None
     assert early_exit.cheapest_within(points, 0.91, 1.0) == points[0]  # exactly 1 point below counts
-
-
-def test_markdown_table_aligns_numbers_and_escapes_pipes():
-    table = early_exit.markdown_table(("name", "top-1"), [("a|b", "90.00"), ("c", "85.50")])
-    assert table.splitlines() == ["| name | top-1 |", "| --- | ---: |", "| a\\|b | 90.00 |", "| c | 85.50 |"]
-
-
-def test_thresholds_print_as_written():
-    assert early_exit.format_threshold(0.99999995) == "0.99999995"
-    assert early_exit.format_threshold(1.0) == "1"
 
 
 @pytest.mark.parametrize(
@@ -106,8 +94,8 @@ def test_thresholds_print_as_written():
         ("early_exit.segments=[0]", "greater than 0"),
     ],
 )
-def test_early_exit_settings_refuse_bad_values(plugins, override, message):
+def test_early_exit_settings_refuse_bad_values(wise_plugins, override, message):
     source = YamlSource(Path("recipe.yaml"), recipe_data())
     with pytest.raises(RecipeError, match=message) as failure:
-        validate_source(source, plugins.registry, [override])
+        validate_source(source, wise_plugins.registry, [override])
     assert f"--set {override}" in str(failure.value)

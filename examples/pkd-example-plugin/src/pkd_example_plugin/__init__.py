@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pkd_toolkit import hookimpl
-from pkd_toolkit.registry import ComponentConfig
+from pkd_toolkit.api import ComponentConfig, hookimpl
 
 
 class MaxConfidenceConfig(ComponentConfig):

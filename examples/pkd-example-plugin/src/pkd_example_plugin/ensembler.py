@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pkd_toolkit.ensemble import default_order, resolve_order
+from pkd_toolkit.api import default_order, resolve_order
 
 
 class MaxConfidenceEnsembler:

@@ -1,0 +1,73 @@
+"""The ``pkd`` command line: the core's commands plus those plugins add with ``pkd_add_commands``.
+
+Expected failures (:class:`~pkd_toolkit.errors.PkdError`) end with one message
+and a non-zero status; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from pkd_toolkit import __version__, console
+from pkd_toolkit.cli.options import plugins_of
+from pkd_toolkit.errors import Interrupted, PkdError
+from pkd_toolkit.plugin.manager import Plugins, load_plugins
+
+# Each module defines register(cli); kept apart so a command's imports stay its own.
+CORE_COMMAND_MODULES = (
+    "pkd_toolkit.cli.recipes",
+    "pkd_toolkit.cli.plugins",
+    "pkd_toolkit.cli.summary",
+    "pkd_toolkit.cli.evaluate",
+    "pkd_toolkit.cli.predict",
+)
+
+
+def build_cli(plugins: Plugins) -> typer.Typer:
+    cli = typer.Typer(
+        name="pkd",
+        help="Knowledge distillation for action recognition on compressed video.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    cli.callback()(_main_options)
+    for module in CORE_COMMAND_MODULES:
+        importlib.import_module(module).register(cli)
+    plugins.add_commands(cli)
+    return cli
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.out.print(f"pkd-toolkit {__version__}")
+        raise typer.Exit()
+
+
+def _main_options(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    if ctx.invoked_subcommand != "list-plugins":  # that one shows the errors in its table
+        for info in plugins_of(ctx).broken():
+            console.warning(f"plugin {info.name!r} ({info.origin}) is skipped: {info.error}")
+
+
+def main(argv: list[str] | None = None, *, plugins: Plugins | None = None) -> None:
+    """Run ``pkd`` with ``argv`` (default: the process's arguments) and ``plugins`` (default: the installed ones)."""
+    try:
+        plugins = plugins if plugins is not None else load_plugins()
+        command = typer.main.get_command(build_cli(plugins))
+        command.main(args=argv, prog_name="pkd", obj=plugins)
+    except PkdError as failure:
+        console.error(str(failure))
+        sys.exit(failure.exit_code)
+    except KeyboardInterrupt:  # outside a run, which says itself what it kept
+        console.error("interrupted")
+        sys.exit(Interrupted.exit_code)

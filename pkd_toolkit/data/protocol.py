@@ -1,0 +1,87 @@
+"""What the engine expects of dataset and modality components.
+
+The core knows clips, labels and modalities, nothing about video. A dataset
+component yields clips: for each of the recipe's modality keys a float tensor
+``[segments, channels, height, width]`` (segments counts every segment of every
+test clip), the class index and the sample index. The default collate of a
+``torch.utils.data.DataLoader`` turns them into a :data:`ClipBatch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import Dataset as TorchDataset
+
+Split = Literal["train", "test"]
+
+
+class Clip(TypedDict):
+    """One sample: ``inputs[modality_key]`` is ``[segments, channels, H, W]``."""
+
+    inputs: dict[str, torch.Tensor]
+    label: int
+    index: int
+
+
+class ClipBatch(TypedDict):
+    """A collated batch: ``inputs[modality_key]`` is ``[batch, segments, channels, H, W]``."""
+
+    inputs: dict[str, torch.Tensor]
+    label: torch.Tensor
+    index: torch.Tensor
+
+
+class SkippedSample(TypedDict):
+    """A sample a dataset could not read: the report lists it. Datasets may add keys (a file's ``path``)."""
+
+    sample: str  # its identifier, as ``Dataset.videos`` gives it
+    problem: str
+
+
+class Modality(Protocol):
+    """A modality component: what a network sees of a clip. Datasets decide how to produce it."""
+
+    name: str
+    channels: int
+
+
+class Dataset(Protocol):
+    """A dataset component. Building it must be cheap: files are read when a split is asked for."""
+
+    num_classes: int
+    """Number of classes, known without reading the data when the format fixes it."""
+
+    input_size: tuple[int, int]
+    """(height, width) of the tensors the networks receive (after cropping)."""
+
+    @property
+    def classes(self) -> Sequence[str]:
+        """Class names, index = label. May read the data; raises PkdError when it is missing."""
+
+    def split(self, name: Split, *, modalities: Mapping[str, Modality], training: bool) -> TorchDataset[Clip]:
+        """The clips of one split.
+
+        ``training=True``: random segments and augmentation (the train loader).
+        ``training=False``: centred segments and test-time transforms, every
+        test clip of a video stacked along the segment axis (evaluation and
+        score files, also of the train split). ``modalities`` maps the recipe's
+        modality keys to the built modality components.
+        """
+
+    def videos(self, name: Split) -> Sequence[str]:
+        """Identifier of each sample of a split (e.g. its relative path), in index order."""
+
+    def load_file(self, path: Path, *, modalities: Mapping[str, Modality]) -> dict[str, torch.Tensor]:
+        """Test-time inputs of one file outside the dataset (``pkd predict``): ``{key: [S, C, H, W]}``."""
+
+    def skipped(self) -> Sequence[SkippedSample]:
+        """The samples of any split that could not be read so far, each once (a dataset that never skips: ``[]``).
+
+        Called by the engine once the score files are written; the report lists them.
+        """
+

@@ -1,0 +1,222 @@
+"""``pkd predict``: early-exit inference on single videos, exits run in the ensemble's order until the policy stops.
+
+Each network advances its own cascade (:meth:`MultiExitNetwork.cascade`), so a
+stage of a backbone is computed once, and only when an exit of the order needs
+it; the fitted ensembler combines the exits computed so far; the video stops at
+the first stage whose ensemble confidence passes the threshold. The policy,
+costs and segment subsets are those of :mod:`pkd_toolkit.early_exit`, so a
+video gets here the answer the batch evaluation of its score files gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pkd_toolkit.engine.assembly import Assembly, load_trained
+from pkd_toolkit.ensembles.early_exit import confidences, stage_costs
+from pkd_toolkit.ensembles.fitted import load_fitted
+from pkd_toolkit.ensembles.planning import plan_ensembles, policy_ensembles
+from pkd_toolkit.ensembles.protocol import network_of
+from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.networks.cost import exit_costs
+from pkd_toolkit.plugin.registry import ComponentRegistry
+from pkd_toolkit.recipe.settings import RecipeBase, section_label
+from pkd_toolkit.report.build import read_report
+from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, ensembles_dir, fitted_path
+from pkd_toolkit.run_folder.opening import load_run_recipe
+from pkd_toolkit.scores.files import segment_subset
+
+
+@dataclass
+class PredictionRequest:
+    """What ``pkd predict`` asks; None lets the run's report (or recipe) decide."""
+
+    schedule: str | None = None  # whose exits: default the last schedule with fitted ensembles
+    ensemble: str | None = None  # default: the report's early-exit choice, else the recipe's policy ensemble
+    threshold: float | None = None  # default: the report's cheapest point within the tolerance (1 without it)
+    segments: int | None = None  # per network; default that point's, or all when a threshold is given
+    top: int = 5
+
+
+@dataclass
+class VideoPredictions:
+    """Every video's result (or its error), and the settings that produced them."""
+
+    schedule: str
+    ensemble: str
+    threshold: float
+    results: list[dict[str, Any]]
+
+
+def predict_videos(
+    run_dir: Path, videos: Sequence[Path], registry: ComponentRegistry, request: PredictionRequest
+) -> VideoPredictions:
+    """Classify ``videos`` with a finished run; an unreadable video gets ``{"video", "error"}`` instead of a result."""
+    if request.threshold is not None and not 0 < request.threshold <= 1:
+        raise UsageError(f"--threshold {request.threshold}: a threshold is in (0, 1]")
+    recipe = load_run_recipe(run_dir, registry)
+    schedule = request.schedule or _default_schedule(run_dir, recipe)
+    policy = _policy_summary(read_report(run_dir) or {}, schedule, request.ensemble)
+    label = request.ensemble or (policy or {}).get("ensembler") or _policy_ensemble(recipe, registry)
+    ensembler, classes = load_fitted(fitted_path(run_dir, schedule, label), registry)
+    chosen = (policy or {}).get("cheapest_within") or {}
+    assembly = load_trained(run_dir, recipe, registry, len(classes))
+    dataset = registry.build("datasets", recipe.data)
+    predictor = EarlyExitPredictor(
+        assembly,
+        schedule,
+        ensembler,
+        classes,
+        threshold=request.threshold if request.threshold is not None else chosen.get("threshold", 1.0),
+        input_size=dataset.input_size,
+        segments=_segments(request, chosen, recipe),
+        top=request.top,
+    )
+    modalities = assembly.used_modalities()
+    results: list[dict[str, Any]] = []
+    for video in videos:
+        try:
+            inputs = dataset.load_file(video, modalities=modalities)
+        except PkdError as error:
+            results.append({"video": str(video), "error": str(error)})
+            continue
+        results.append(predictor.predict(str(video), inputs).as_json())
+    return VideoPredictions(schedule, label, predictor.threshold, results)
+
+
+def _default_schedule(run_dir: Path, recipe: RecipeBase) -> str:
+    labels = [section_label(section) for section in recipe.schedules]  # type: ignore[attr-defined]
+    fitted = [label for label in [BACKBONE_SCHEDULE, *labels] if ensembles_dir(run_dir, label).is_dir()]
+    if not fitted:
+        raise PkdError(f"{run_dir}: no fitted ensembles; `pkd run` (or `pkd eval`) with an 'ensembles:' section writes them")
+    return fitted[-1]
+
+
+def _policy_ensemble(recipe: RecipeBase, registry: ComponentRegistry) -> str:
+    """The ensemble the recipe's early-exit policy uses (its first, when it names several)."""
+    chosen = policy_ensembles(recipe, plan_ensembles(recipe, registry))
+    if not chosen:
+        raise PkdError("the run's recipe lists no ensembles; name a fitted one with --ensemble")
+    return chosen[0].label
+
+
+def _segments(request: PredictionRequest, chosen: dict[str, Any], recipe: RecipeBase) -> dict | None:
+    """Segments per network: as asked, else those of the report's point when its threshold is used too."""
+    if request.segments is not None:
+        return {name: request.segments for name in recipe.networks}
+    return chosen.get("segments") if request.threshold is None else None
+
+
+def _policy_summary(report: dict[str, Any], schedule: str, ensemble: str | None) -> dict[str, Any] | None:
+    """The report's early-exit summary for this schedule (and ensemble, when one is asked for)."""
+    for summary in report.get("early_exit_summary", []):
+        if summary["schedule"] == schedule and ensemble in (None, summary["ensembler"]):
+            return summary
+    return None
+
+
+@dataclass
+class Prediction:
+    """What one video got: the classes, where it stopped and what it cost."""
+
+    video: str
+    top: list[tuple[str, float]]  # (class, probability), most probable first
+    exit: str  # the exit key of the stage it stopped at, e.g. "residual/ic2"
+    stage: int  # 1-based, of `stages`
+    stages: int
+    confidence: float
+    gmacs: float
+    segments: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "top": [{"class": name, "probability": p} for name, p in self.top],
+            "exit": self.exit,
+            "stage": self.stage,
+            "stages": self.stages,
+            "confidence": self.confidence,
+            "gmacs": self.gmacs,
+            "segments": self.segments,
+        }
+
+
+class EarlyExitPredictor:
+    """The networks of one schedule of a trained run, a fitted ensembler and a threshold."""
+
+    def __init__(
+        self,
+        assembly: Assembly,
+        schedule: str,
+        ensembler: Any,
+        classes: list[str],
+        threshold: float,
+        input_size: tuple[int, int],
+        segments: Mapping[str, int] | None = None,
+        top: int = 5,
+    ):
+        self.networks = assembly.scored()[schedule]
+        self.modality_of = assembly.modality_of
+        self.ensembler = ensembler
+        self.order = list(ensembler.order)
+        self.classes = classes
+        self.threshold = threshold
+        self.segments = dict(segments or {})
+        self.top = top
+        used = {network_of(key) for key in self.order}
+        self.gmacs = {
+            f"{name}/{cost.name}": cost.gmacs
+            for name in used
+            for cost in exit_costs(
+                self.networks[name], (assembly.modalities[self.modality_of(name)].channels, *input_size)
+            )
+        }
+
+    @torch.no_grad()
+    def predict(self, video: str, inputs: Mapping[str, torch.Tensor]) -> Prediction:
+        """``inputs`` maps modality keys to test-time clips ``[segments, C, H, W]`` (a dataset's ``load_file``)."""
+        clips = {name: self._clip(name, inputs) for name in {network_of(key) for key in self.order}}
+        seen = {name: clip.shape[1] for name, clip in clips.items()}
+        cascades: dict[str, Iterator[tuple[str, torch.Tensor]]] = {}
+        computed: dict[str, np.ndarray] = {}
+        members = []
+        for index, key in enumerate(self.order):
+            network = network_of(key)
+            while key not in computed:
+                cascade = cascades.setdefault(network, self.networks[network].cascade(clips[network]))
+                name, logits = next(cascade)
+                computed[f"{network}/{name}"] = logits[0].float().numpy()
+            members.append(computed[key])
+            stage = self.ensembler.stage_logits(np.stack(members)[:, None, :])[-1:]
+            confidence = float(confidences(stage)[0, 0])
+            if confidence > self.threshold or index == len(self.order) - 1:
+                break
+        cost = stage_costs(self.order[: index + 1], self.gmacs, seen)[-1]
+        probabilities = _softmax(stage[0, 0])
+        best = np.argsort(-probabilities)[: self.top]
+        return Prediction(
+            video=video,
+            top=[(self.classes[i], float(probabilities[i])) for i in best],
+            exit=key,
+            stage=index + 1,
+            stages=len(self.order),
+            confidence=confidence,
+            gmacs=float(cost),
+            segments=seen,
+        )
+
+    def _clip(self, network: str, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        clip = inputs[self.modality_of(network)]
+        chosen = segment_subset(clip.shape[0], self.segments.get(network))
+        return clip[torch.as_tensor(chosen)][None]  # [1, S, C, H, W]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits.astype(np.float64) - logits.max())
+    return shifted / shifted.sum()

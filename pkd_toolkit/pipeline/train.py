@@ -1,0 +1,120 @@
+"""``pkd run``: a run's way through its components, from recipe to report.
+
+recipe -> dataset and modalities -> one network per modality -> stage (a),
+the backbones -> each schedule's stages (lockstep where they allow it) ->
+score files per schedule and split -> ensembles and early exit -> report.
+Each arrow is one call to the package that owns it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pkd_toolkit.data.protocol import Dataset
+from pkd_toolkit.engine import checkpoint
+from pkd_toolkit.engine.assembly import assemble
+from pkd_toolkit.engine.monitor import Monitor
+from pkd_toolkit.engine.run_model import RunModel
+from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main, start_runtime, stop_runtime
+from pkd_toolkit.engine.scoring import write_score_files
+from pkd_toolkit.engine.trainer import Splits, Trainer, restore
+from pkd_toolkit.errors import Interrupted, PkdError
+from pkd_toolkit.plugin.manager import Plugins
+from pkd_toolkit.recipe.settings import RecipeBase
+from pkd_toolkit.report.build import build_report
+from pkd_toolkit.report.terminal import print_tables
+from pkd_toolkit.run_folder.opening import open_run
+from pkd_toolkit.run_folder.run import Run
+
+
+def start_run(
+    recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = None, resume: str | None = None
+) -> Run:
+    """Open the run folder (rank 0 does; torchrun's other processes are told where) and run the pipeline."""
+    runtime = start_runtime(recipe.train)
+    try:
+        # The data first: a recipe whose data are missing leaves no run folder behind.
+        dataset = plugins.registry.build("datasets", recipe.data)
+        classes = list(dataset.classes)
+        opened, payload = None, None
+        if runtime.is_main:
+            try:
+                opened = open_run(recipe, plugins, run_dir=run_dir, resume=resume)
+                payload = (opened.dir, opened.resume_from)
+            except PkdError as error:
+                payload = error
+        shared = share_from_main(runtime, payload)
+        if isinstance(shared, PkdError):
+            raise shared
+        run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
+        run_pipeline(run, runtime, dataset, classes)
+    finally:
+        stop_runtime(runtime)
+    return run
+
+
+def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+    monitor = Monitor(run.dir, enabled=runtime.is_main)
+    try:
+        monitor.info(f"run {run.recipe.name} in {run.dir} on {runtime.device} ({runtime.world_size} process(es))")
+        run.hook.pkd_run_start(run=run)
+        report = _run(run, runtime, monitor, dataset, classes)
+        run.hook.pkd_run_end(run=run, report=report)
+        monitor.info(f"done: {run.dir}")
+        return report
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; {run.dir} keeps its last checkpoint: continue with "
+            f"`pkd run RECIPE --resume {run.dir}`"
+        ) from None
+    finally:
+        monitor.close()
+
+
+def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+    recipe = run.recipe
+    seed_everything(recipe.seed)
+    assembly = assemble(recipe, run.plugins.registry, len(classes))
+    modalities = assembly.used_modalities()
+    splits = Splits(
+        train=_non_empty(dataset.split("train", modalities=modalities, training=True), "train", recipe),
+        test=_non_empty(dataset.split("test", modalities=modalities, training=False), "test", recipe),
+    )
+    stages = assembly.stages()
+    state = _resume_state(run, assembly.model, monitor)
+    assembly.model.to(runtime.device)
+    network_modality = {name: assembly.modality_of(name) for name in recipe.networks}
+    Trainer(run, assembly.model, runtime, monitor, splits, network_modality).fit(stages, state)
+    score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor)
+    if not runtime.is_main:
+        return {}
+    # Samples the dataset could not read were scored as zeros or replaced: the report names them.
+    skipped = list(dataset.skipped())
+    if skipped:
+        monitor.info(f"{len(skipped)} sample(s) could not be read and were skipped: see 'skipped' in the report")
+    report = build_report(
+        run.dir, recipe, run.plugins.registry, score_sets, round(time.time() - run.started, 1), extra={"skipped": skipped}
+    )
+    print_tables(report)
+    return report
+
+
+def _non_empty(split: Any, name: str, recipe: RecipeBase) -> Any:
+    if len(split) == 0:
+        raise PkdError(f"the {name} split of dataset {recipe.data.name!r} is empty: check data.root and the split settings")
+    return split
+
+
+def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any] | None:
+    if run.resume_from is None:
+        return None
+    state = checkpoint.load(run.resume_from)
+    checkpoint.check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
+    restore(model, state)
+    run.started = time.time() - state.get("elapsed", 0.0)  # the report's wall time: both parts of the run
+    position = state["position"]
+    monitor.resume_at(position["stage_index"], position["epoch"], state.get("metrics"))
+    monitor.info(f"resuming from {run.resume_from} (stage {position['stage_index'] + 1}, epoch {position['epoch']})")
+    return state

@@ -1,0 +1,133 @@
+"""Named components: ``(kind, name) -> factory + config model + owning plugin``.
+
+Plugins fill the registry from their ``pkd_add_<kind>`` hooks through a
+:class:`Registrar`; recipes name components, and the recipe validator uses each
+component's config model to check its section.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from pkd_toolkit.errors import UnknownComponentError
+
+# kind -> the singular used in messages. The hook of a kind is ``pkd_add_<kind>``.
+KINDS: dict[str, str] = {
+    "datasets": "dataset",
+    "modalities": "modality",
+    "backbones": "backbone",
+    "exits": "exit",
+    "schedules": "schedule",
+    "ensemblers": "ensembler",
+}
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's config model: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    config: type[ComponentConfig]
+    plugin: str
+    help: str
+
+    def build(self, config: ComponentConfig | None = None, **context: Any) -> Any:
+        """Call the factory with a validated config (the defaults when None)."""
+        return self.factory(config if config is not None else self.config(), **context)
+
+
+class DuplicateComponentError(ValueError):
+    pass
+
+
+class ComponentRegistry:
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def add(self, component: Component) -> None:
+        taken = self._components[component.kind].get(component.name)
+        if taken is not None:
+            raise DuplicateComponentError(
+                f"{KINDS[component.kind]} {component.name!r} is already registered by plugin {taken.plugin!r}"
+            )
+        self._components[component.kind][component.name] = component
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components[kind])
+
+    def components(self, kind: str) -> list[Component]:
+        return [self._components[kind][name] for name in self.names(kind)]
+
+    def get(self, kind: str, name: str) -> Component:
+        try:
+            return self._components[kind][name]
+        except KeyError:
+            raise UnknownComponentError(unknown_name_message(KINDS[kind], name, self.names(kind))) from None
+
+    def build(self, kind: str, section: ComponentConfig, **context: Any) -> Any:
+        """Build the component a validated recipe section names (its ``name`` key) with that section.
+
+        ``context`` is what the component's factory takes besides its config
+        (``in_chans=`` for a backbone, ``channels=`` for an exit, ...; see the hook specs).
+        """
+        return self.get(kind, section.name).build(section, **context)  # type: ignore[attr-defined]
+
+    def by_plugin(self, plugin: str) -> dict[str, list[str]]:
+        """The names a plugin registered, by kind (kinds it did not use are left out)."""
+        found = {kind: [c.name for c in self.components(kind) if c.plugin == plugin] for kind in KINDS}
+        return {kind: names for kind, names in found.items() if names}
+
+
+class Registrar:
+    """What a ``pkd_add_<kind>`` hook receives: adds components of one kind for one plugin."""
+
+    def __init__(self, registry: ComponentRegistry, kind: str, plugin: str) -> None:
+        self._registry = registry
+        self.kind = kind
+        self.plugin = plugin
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        config: type[ComponentConfig] = ComponentConfig,
+        help: str | None = None,
+    ) -> None:
+        """Register ``name``; ``factory(config, **context)`` builds the component.
+
+        ``config`` is a pydantic model (derive from :class:`ComponentConfig` so
+        unknown keys are refused) validating the component's recipe section,
+        minus its ``name`` key. ``help`` defaults to the factory's docstring.
+        """
+        if not isinstance(config, type) or not issubclass(config, BaseModel):
+            raise TypeError(f"config of {name!r} must be a pydantic model class, not {config!r}")
+        if "name" in config.model_fields:
+            raise TypeError(f"config of {name!r} must not define 'name': it selects the component")
+        summary = help if help is not None else (factory.__doc__ or "").strip().split("\n")[0]
+        self._registry.add(Component(self.kind, name, factory, config, self.plugin, summary))
+
+
+def unknown_name_message(what: str, name: object, choices: list[str]) -> str:
+    """``unknown backbone 'resnet': did you mean 'timm'? (choices: a, b)``."""
+    if not choices:
+        return f"unknown {what} {name!r}: none is registered: is the plugin that provides one installed?"
+    return f"unknown {what} {name!r}: {choices_hint(name, choices)}"
+
+
+def choices_hint(name: object, choices: list[str]) -> str:
+    """``did you mean 'timm'? (choices: a, b)``: the closest choices first, then all of them."""
+    close = difflib.get_close_matches(str(name), choices, n=3)
+    guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"{guess}(choices: {', '.join(choices)})"

@@ -1,0 +1,243 @@
+"""The core's own recipe sections: networks, training, evaluation.
+
+Component sections (``data``, ``modalities``, ``backbone``, ``exits``,
+``schedules``, ``ensembles``) are validated by the config models their plugins
+register; :mod:`pkd_toolkit.recipe` assembles the full model. Models here are
+plain pydantic, refuse unknown keys, and import no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from pkd_toolkit.plugin.registry import ComponentConfig, choices_hint
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def known_names(info: ValidationInfo, what: str) -> list[str] | None:
+    """Names declared elsewhere in the recipe (``networks``, ``modalities``, ``schedules``' labels), from the
+    validation context."""
+    return (info.context or {}).get(what)
+
+
+def check_known(value: str, info: ValidationInfo, section: str) -> str:
+    """Refuse ``value`` unless the recipe's ``section`` names it (``networks``, ``modalities`` or ``schedules``)."""
+    names = known_names(info, section)
+    if names is not None and value not in names:
+        raise ValueError(f"{value!r} is not one of the recipe's {section}: " + choices_hint(value, names))
+    return value
+
+
+class OptimizerSettings(StrictModel):
+    """An optimizer built by timm's ``create_optimizer_v2`` ('sgd' has plain momentum, 'nesterov' Nesterov's)."""
+
+    name: Literal["sgd", "nesterov", "adam", "adamw", "nadam", "radam", "rmsprop", "lamb", "lion"] = Field(
+        default="adam", description="the optimizer"
+    )
+    lr: PositiveFloat = Field(default=1e-3, description="learning rate (see lr_per_network)")
+    weight_decay: Annotated[float, Field(ge=0)] = Field(default=0.0, description="weight decay")
+    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(default=0.9, description="momentum (SGD, RMSprop)")
+    eps: PositiveFloat | None = Field(default=None, description="Adam-family epsilon; the published PKD code uses 1e-3")
+    lr_per_network: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="learning rate of each network's parameters, overriding lr"
+    )
+
+    @field_validator("lr_per_network")
+    @classmethod
+    def _networks_exist(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        for name in value:
+            check_known(name, info, "networks")
+        return value
+
+
+class SchedulerSettings(StrictModel):
+    """Learning-rate schedule, stepped once per epoch."""
+
+    name: Literal["constant", "step", "cosine"] = Field(
+        default="step", description="constant; step (multiply by gamma at each milestone); cosine (to 0 at the end)"
+    )
+    milestones: list[PositiveInt] = Field(default_factory=list, description="step: epochs where lr is multiplied by gamma")
+    gamma: PositiveFloat = Field(default=0.1, description="step: the factor applied at each milestone")
+    warmup_epochs: Annotated[int, Field(ge=0)] = Field(default=0, description="epochs of linear warm-up first")
+
+
+class StageSettings(StrictModel):
+    """How long and with what one training stage runs."""
+
+    epochs: Annotated[int, Field(ge=0)] = Field(default=1, description="epochs of the stage (0 skips it)")
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings, description="one optimizer per network")
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings, description="learning-rate schedule")
+
+
+def section_label(section: ComponentConfig) -> str:
+    """What names a component section in run folders and reports: its ``label``, else its component's name."""
+    return getattr(section, "label", None) or section.name  # type: ignore[attr-defined]
+
+
+class ScheduleConfig(ComponentConfig):
+    """Base of schedule configs: a label (defaults to the component's name) naming its stages and score files."""
+
+    label: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="names this schedule's results (needed when one schedule is used twice)",
+    )
+
+
+class ExitScheduleConfig(ScheduleConfig, StageSettings):
+    """A schedule that trains early exits on frozen backbones."""
+
+    networks: list[str] | None = Field(default=None, description="networks whose exits it trains (default: all)")
+
+    @field_validator("networks")
+    @classmethod
+    def _networks_exist(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        for name in value or []:
+            check_known(name, info, "networks")
+        return value
+
+
+class BackboneTraining(StageSettings):
+    """Stage (a): each network's backbone trained with cross entropy on its final head."""
+
+
+class TrainSettings(StrictModel):
+    """Engine settings shared by every stage."""
+
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto (CUDA when there is a GPU), cpu, cuda, cuda:N or mps; under torchrun each process takes "
+        "its local GPU",
+    )
+    amp: bool = Field(default=True, description="mixed precision (CUDA only; ignored on CPU)")
+    batch_size: PositiveInt = Field(default=32, description="clips per batch, per process under torchrun")
+    eval_batch_size: PositiveInt | None = Field(default=None, description="clips per evaluation batch (default: batch_size)")
+    num_workers: Annotated[int, Field(ge=0)] = Field(default=0, description="DataLoader worker processes")
+    deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
+    eval_every: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"
+    )
+
+
+StageRef = str | Annotated[int, Field(ge=1)]
+
+
+class ExitConfig(ComponentConfig):
+    """Base of every exit component's config: where the exit is attached.
+
+    ``at`` has no default here: an exit component that has a usual place
+    declares it by overriding the field (the built-in ones: after stages 1, 2
+    and 3, as in the PKD paper).
+    """
+
+    at: StageRef | list[StageRef] = Field(
+        description="backbone stage the exit reads: a stage name or its 1-based number; a list places one "
+        "such exit after each",
+    )
+
+
+class NetworkBase(StrictModel):
+    """One network per modality: a backbone, its exits and (optionally) trained weights."""
+
+    modality: str = Field(description="key of the recipe's modalities section this network sees")
+    weights: Path | None = Field(
+        default=None, description="a checkpoint of this trained network: stage (a) is skipped for it"
+    )
+
+    @field_validator("modality")
+    @classmethod
+    def _modality_exists(cls, value: str, info: ValidationInfo) -> str:
+        return check_known(value, info, "modalities")
+
+
+AllSegments = Literal["all"]
+SegmentCount = PositiveInt | AllSegments
+SegmentSetting = SegmentCount | dict[str, SegmentCount]
+
+
+class EarlyExitSettings(StrictModel):
+    """How the early-exit policy is evaluated on the test split (see docs/ensembles.md).
+
+    A video stops at the first stage whose ensemble confidence (largest softmax
+    probability) exceeds the threshold. Every threshold is evaluated with every
+    segment setting, giving top-1 accuracy against average GMACs per video.
+    """
+
+    ensemblers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="labels of the ensembles (see ensembles[].label) the policy is evaluated with; "
+        "default: the last ensemble of the recipe's list",
+    )
+    thresholds: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 0.99999, 0.9999999, 0.99999995, 1.0],
+        min_length=1,
+        description="confidence thresholds in (0, 1]; 1 never exits early (the published range is 0.995 .. 0.99999995)",
+    )
+    segments: list[SegmentSetting] = Field(
+        default_factory=lambda: ["all", 3, 1],
+        min_length=1,
+        description="segments per video to evaluate, each 'all' (every segment in the score files), a count for every "
+        "network, or a mapping network -> count ('all' for the networks left out); counts above what the score "
+        "files hold mean all of them",
+    )
+    tolerance: Annotated[float, Field(ge=0)] = Field(
+        default=1.0,
+        description="accuracy points the summary may lose: it reports the cheapest point within this of the full ensemble",
+    )
+
+    @field_validator("segments")
+    @classmethod
+    def _networks_exist(cls, value: list[SegmentSetting], info: ValidationInfo) -> list[SegmentSetting]:
+        for setting in value:
+            if isinstance(setting, dict):
+                for name in setting:
+                    check_known(name, info, "networks")
+        return value
+
+
+class ReportSettings(StrictModel):
+    """What the report compares."""
+
+    baseline: str | None = Field(
+        default=None,
+        description="label of the schedule whose exits every other schedule's exits are compared with "
+        "(e.g. 'ce'); default: the first schedule of the recipe",
+    )
+
+    @field_validator("baseline")
+    @classmethod
+    def _schedule_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else check_known(value, info, "schedules")
+
+
+class RecipeBase(StrictModel):
+    """The keys of a recipe; the component sections (data, modalities, networks, schedules, ensembles) are
+    validated by the config models of the components they name (assembled by ``recipe.recipe_model``)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="names the run folder (default: the file's name)"
+    )
+    description: str = Field(default="", description="free text, kept in the run folder's recipe")
+    seed: int = Field(default=0, description="seeds initialisation, sampling and augmentation: runs repeat exactly on CPU")
+    output_dir: Path = Field(
+        default=Path("runs"), description="run folders are created under it as <name>/<date-time>; relative to the working directory"
+    )
+    train: TrainSettings = Field(default_factory=TrainSettings, description="engine settings")
+    backbones: BackboneTraining = Field(
+        default_factory=BackboneTraining, description="stage (a): each network learns its own head with cross entropy"
+    )
+    early_exit: EarlyExitSettings = Field(
+        default_factory=EarlyExitSettings, description="how the early-exit policy is evaluated"
+    )
+    report: ReportSettings = Field(default_factory=ReportSettings, description="what the report compares")

@@ -1,0 +1,158 @@
+"""The run report as data: ``report.json``'s content, built from the score files.
+
+Everything is computed from the score files, so ``pkd eval`` rebuilds exactly
+what ``pkd run`` wrote, without training: each exit's accuracy (top-1, top-5,
+mean class accuracy), every schedule's exits against the baseline schedule's,
+and the ensembles with their early-exit curves (:mod:`pkd_toolkit.ensembles`).
+:func:`build_report` then has the renderers write report.md and the files
+beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pkd_toolkit import atomic
+from pkd_toolkit.ensembles.evaluation import evaluate_ensembles
+from pkd_toolkit.errors import PkdError
+from pkd_toolkit.networks import FINAL
+from pkd_toolkit.plugin.registry import ComponentRegistry
+from pkd_toolkit.recipe.settings import RecipeBase, section_label
+from pkd_toolkit.report.files import write_confusion_matrices, write_schedule_files
+from pkd_toolkit.report.markdown import markdown
+from pkd_toolkit.run_folder.layout import (
+    BACKBONE_SCHEDULE,
+    MARKDOWN_FILE,
+    REPORT_FILE,
+    SCORES_DIR,
+    score_path,
+)
+from pkd_toolkit.scores.files import ScoreSet
+from pkd_toolkit.scores.metrics import classification_metrics
+
+SPLITS = ("train", "test")
+ENSEMBLE_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")
+RUN_ONLY = ("skipped",)  # what pkd run knew and the score files do not: pkd eval keeps it
+
+ScoreSets = Mapping[str, Mapping[str, ScoreSet]]  # schedule -> split -> scores
+
+
+def build_report(
+    run_dir: Path,
+    recipe: RecipeBase,
+    registry: ComponentRegistry,
+    score_sets: ScoreSets,
+    seconds: float | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every schedule's score files; write report.json, report.md and the files they link.
+
+    ``extra`` holds what only the run knew (``skipped``: the samples the
+    dataset could not read); it is kept as it is.
+    """
+    rows = exit_rows(score_sets)
+    report: dict[str, Any] = {
+        "recipe": recipe.name,
+        "exits": rows,
+        "comparison": comparison_rows(rows, baseline_schedule(recipe)),
+        **{section: [] for section in ENSEMBLE_SECTIONS},
+        "artefacts": {},
+        "seconds": seconds,
+        **(extra or {}),
+    }
+    if recipe.ensembles:
+        for schedule, splits in score_sets.items():
+            sections = evaluate_ensembles(recipe, registry, splits["train"], splits["test"], run_dir)
+            for section in ENSEMBLE_SECTIONS:
+                report[section] += sections[section]
+            report["artefacts"][schedule] = write_schedule_files(run_dir, recipe, schedule, sections)
+    write_confusion_matrices(run_dir, score_sets)
+    atomic.write_json(run_dir / REPORT_FILE, report)
+    atomic.write_text(run_dir / MARKDOWN_FILE, markdown(report))
+    return report
+
+
+def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
+    """Every schedule's train and test score files in a run folder."""
+    schedules = sorted(path.parent.name for path in (run_dir / SCORES_DIR).glob("*/test.npz"))
+    if not schedules:
+        raise PkdError(
+            f"{run_dir}: no score files ({SCORES_DIR}/<schedule>/test.npz); they are written by the engine's "
+            "score-file stage, which `pkd run` runs once training is done"
+        )
+    score_sets = {}
+    for schedule in schedules:
+        train = score_path(run_dir, schedule, "train")
+        if not train.is_file():
+            raise PkdError(f"{train}: missing; the ensemblers are fitted on the train split's scores")
+        score_sets[schedule] = {split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in SPLITS}
+    return score_sets
+
+
+def rebuild_report(run_dir: Path, recipe: RecipeBase, registry: ComponentRegistry) -> dict[str, Any]:
+    """``pkd eval``: the whole report again from the score files (the recipe may differ from the run's)."""
+    previous = read_report(run_dir) or {}  # first: a damaged report stops before anything is written
+    kept = {key: previous[key] for key in RUN_ONLY if key in previous}
+    return build_report(run_dir, recipe, registry, load_score_sets(run_dir), previous.get("seconds"), extra=kept)
+
+
+def read_report(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / REPORT_FILE
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PkdError(f"{path}: cannot update the report, it is not readable JSON ({error})") from None
+    if not isinstance(report, dict):
+        raise PkdError(f"{path}: cannot update the report, it is not a JSON object")
+    return report
+
+
+def exit_rows(score_sets: ScoreSets) -> list[dict[str, Any]]:
+    """One row per (schedule, network, exit) with its test accuracy and cost."""
+    rows = []
+    for schedule, splits in score_sets.items():
+        test = splits["test"]
+        for scores in test.exits:
+            metrics = classification_metrics(scores.consensus(), test.labels)
+            rows.append(
+                {"network": scores.network, "exit": scores.exit, "schedule": schedule, **metrics, "gmacs": scores.gmacs}
+            )
+    return rows
+
+
+def baseline_schedule(recipe: RecipeBase) -> str | None:
+    """The schedule the others are compared with: ``report.baseline``, else the recipe's first schedule."""
+    labels = [section_label(section) for section in recipe.schedules]  # type: ignore[attr-defined]
+    return recipe.report.baseline or (labels[0] if labels else None)
+
+
+def comparison_rows(rows: list[dict[str, Any]], base: str | None) -> list[dict[str, Any]]:
+    """Every other schedule's early exits against the same exits trained by the ``base`` schedule.
+
+    One row per (schedule, network, exit) that ``base`` also trained: ``top1``,
+    ``base_top1`` and ``difference``. The final exits are left out: exit schedules
+    share the networks' own heads.
+    """
+    by_key = {(r["schedule"], r["network"], r["exit"]): r["top1"] for r in rows}
+    paired = []
+    for row in rows:
+        reference = by_key.get((base, row["network"], row["exit"]))
+        if row["schedule"] in (base, BACKBONE_SCHEDULE) or row["exit"] == FINAL or reference is None:
+            continue
+        paired.append(
+            {
+                "schedule": row["schedule"],
+                "network": row["network"],
+                "exit": row["exit"],
+                "top1": row["top1"],
+                "base": base,
+                "base_top1": reference,
+                "difference": row["top1"] - reference,
+            }
+        )
+    return paired

@@ -1,0 +1,78 @@
+"""report.md and the Markdown tables of the files beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pkd_toolkit.report.formatting import exits_summary, format_threshold, pct, segments_label, summary_line
+from pkd_toolkit.report.tables import TableData, comparison_table, ensembles_table, exits_table
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """report.md: the tables, and links to the plots."""
+    seconds = report.get("seconds")
+    lines = [f"# Run report: {report['recipe']}", ""]
+    if seconds is not None:
+        lines += [f"Wall time: {seconds:.0f} s", ""]
+    if report.get("skipped"):
+        lines += [f"{len(report['skipped'])} sample(s) could not be read and were skipped:", ""]
+        lines += [f"- `{entry['sample']}`: {entry['problem']}" for entry in report["skipped"]] + [""]
+    lines += section(exits_table(report))
+    if report["comparison"]:
+        lines += section(comparison_table(report))
+    if report["ensembles"]:
+        lines += section(ensembles_table(report))
+        lines += ["## Early exit", "", *(summary_line(s) + "\n" for s in report["early_exit_summary"])]
+        for schedule, files in report["artefacts"].items():
+            lines += [f"![early exit, {schedule}]({files['plot']})", ""]
+        lines.append(points_markdown(report["early_exit"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def ensembles_markdown(sections: dict[str, Any]) -> str:
+    """The ensembles and the early-exit points of one schedule's report sections."""
+    return "\n".join([*section(ensembles_table(sections)), "## Early exit", "", points_markdown(sections["early_exit"])])
+
+
+def section(table: TableData) -> list[str]:
+    """A ``##`` heading and the table, as report.md lines."""
+    return [f"## {table.title}", "", markdown_table(table.headers, table.rows)]
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table; numbers are right-aligned."""
+    rows = [[str(cell) for cell in row] for row in rows]
+    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---:" if right else "---" for right in numeric) + " |",
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("%"))
+    except ValueError:
+        return False
+    return True
+
+
+def points_markdown(points: Iterable[dict[str, Any]]) -> str:
+    """The accuracy-versus-cost points as a Markdown table (for report.md and the README)."""
+    rows = [
+        (
+            point["ensembler"],
+            segments_label(point["segments"]),
+            format_threshold(point["threshold"]),
+            pct(point["top1"]),
+            f"{point['gmacs_per_video']:.2f}",
+            f"{100 * point['gmacs_fraction']:.0f}%",
+            exits_summary(point["exits"]),
+        )
+        for point in points
+    ]
+    headers = ("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
+    return markdown_table(headers, rows)

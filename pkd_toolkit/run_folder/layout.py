@@ -1,0 +1,69 @@
+"""What a run folder holds, and the path of each part: the one description of the layout.
+
+::
+
+    recipe.yaml                       the resolved recipe (every default written out)
+    run.log                           the log
+    metrics.jsonl                     one JSON object per epoch and evaluation
+    tensorboard/                      the same scalars for TensorBoard (when it is installed)
+    checkpoints/last.pt               the latest checkpoint (everything needed to resume)
+    checkpoints/best-<stage>.pt       the checkpoint of the stage's best evaluation
+    scores/<schedule>/<split>.npz     per-exit logits of each split (what ensembles fit on)
+    ensembles/<schedule>/fitted/<ensemble>.json   each fitted ensembler (what `pkd predict` loads)
+    ensembles/<schedule>/report.json  that schedule's ensembles and early-exit points
+    ensembles/<schedule>/early_exit.md, early_exit.png   its accuracy-versus-cost table and plot
+    confusion/<schedule>/<network>-<exit>.csv, .png       confusion matrices of the test split
+    report.json, report.md            the run's report
+
+``<schedule>`` is a schedule's label, or ``backbone`` for the networks' own
+heads after stage (a).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RECIPE_FILE = "recipe.yaml"
+LOG_FILE = "run.log"
+METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINTS_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+SCORES_DIR = "scores"
+ENSEMBLES_DIR = "ensembles"
+FITTED_DIR = "fitted"
+ENSEMBLES_REPORT = "report.json"
+EARLY_EXIT_TABLE = "early_exit.md"
+EARLY_EXIT_PLOT = "early_exit.png"
+CONFUSION_DIR = "confusion"
+REPORT_FILE = "report.json"
+MARKDOWN_FILE = "report.md"
+
+BACKBONE_SCHEDULE = "backbone"
+"""The schedule name of the networks' own heads after stage (a): the baseline every schedule is compared with."""
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    return run_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT
+
+
+def best_checkpoint(run_dir: Path, stage: str) -> Path:
+    return run_dir / CHECKPOINTS_DIR / f"best-{stage}.pt"
+
+
+def score_path(run_dir: Path, schedule: str, split: str) -> Path:
+    return run_dir / SCORES_DIR / schedule / f"{split}.npz"
+
+
+def ensembles_dir(run_dir: Path, schedule: str) -> Path:
+    return run_dir / ENSEMBLES_DIR / schedule
+
+
+def fitted_path(run_dir: Path, schedule: str, label: str) -> Path:
+    """Where the fitted ensembler ``label`` of ``schedule`` is saved."""
+    return ensembles_dir(run_dir, schedule) / FITTED_DIR / f"{label}.json"
+
+
+def confusion_stem(run_dir: Path, schedule: str, network: str, exit_name: str) -> Path:
+    """``confusion/<schedule>/<network>-<exit>``: add ``.csv`` or ``.png``."""
+    return run_dir / CONFUSION_DIR / schedule / f"{network}-{exit_name}"

@@ -1,0 +1,63 @@
+"""The ``timm`` backbone's recipe section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from pkd_toolkit.api import ComponentConfig
+
+# create_model arguments the component sets itself.
+RESERVED_KWARGS = ("pretrained", "in_chans", "num_classes", "pretrained_cfg_overlay", "features_only")
+
+
+class TimmBackboneConfig(ComponentConfig):
+    """Any timm model: its feature_info stages are where exits attach; its own head is the final exit."""
+
+    model: str = Field(
+        description="timm model name, e.g. resnet18, resnet50, mobilenetv3_large_100, efficientnet_b0, "
+        "regnety_008, convnext_tiny; a pretrained tag (resnet50.a1_in1k) selects that tag's pretrained config"
+    )
+    pretrained: Path | None = Field(
+        default=None,
+        description="local weights file (.pth, .pt, .bin or .safetensors) loaded through timm, the input conv "
+        "adapted to the modality's channels and the classifier re-initialised when the class count differs; "
+        "never downloaded (relative paths are read from the working directory)",
+    )
+    input_norm: bool = Field(default=False, description="a BatchNorm on the input before the stem, as CoViAR does")
+    freeze: bool | Annotated[int, Field(ge=1)] | str = Field(
+        default=False,
+        description="true: freeze the whole backbone, its head included; a stage name or 1-based number: "
+        "freeze the input norm, the stem and every stage up to that one. Frozen parts get no gradient and "
+        "keep their BatchNorm statistics",
+    )
+    min_reduction: Annotated[int, Field(ge=1)] = Field(
+        default=4,
+        description="feature_info levels of a smaller reduction are not stages: by default the stride-2 stem "
+        "output of most CNNs is left out, so that stage 1 of a ResNet is layer1",
+    )
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="more timm.create_model arguments: drop_rate, drop_path_rate, img_size (ViTs), "
+        "class_token and global_pool (a ViT's stages need class_token: false, global_pool: avg) ...",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _timm_has_it(cls, value: str) -> str:
+        from pkd_plugins.timm_backbones.backbone import unknown_model_message  # imports timm: only for recipes using it
+
+        problem = unknown_model_message(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(set(value) & set(RESERVED_KWARGS))
+        if taken:
+            raise ValueError(f"{', '.join(taken)} cannot be set here: the backbone component sets them")
+        return value

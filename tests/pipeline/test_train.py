@@ -1,0 +1,70 @@
+"""The whole pipeline on the toy plugin: backbones, CE and PKD exits, score files, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pkd_toolkit.run_folder.layout import score_path
+from pkd_toolkit.scores.files import ScoreSet
+from pkd_toolkit.scores.metrics import topk_accuracy
+
+
+def only_run_dir(root):
+    (run_dir,) = [path for path in (root / "tiny").iterdir() if path.is_dir()]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_run_folder_is_made_under_the_output_dir_by_name_and_time(cli, tiny_recipe, toy_plugins, tmp_path):
+    result = cli("run", tiny_recipe(backbone_epochs=1, exit_epochs=1), plugins=toy_plugins)
+    assert result.code == 0, result.err
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert run_dir.name[:8].isdigit() and (run_dir / "report.json").is_file()
+
+
+def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
+    run_dir = finished_run.dir
+    for name in ("recipe.yaml", "run.log", "metrics.jsonl", "report.json", "report.md", "checkpoints/last.pt"):
+        assert (run_dir / name).is_file(), name
+    report = json.loads((run_dir / "report.json").read_text())
+    schedules = {row["schedule"] for row in report["exits"]}
+    assert schedules == {"backbone", "ce", "pkd"}
+    pkd_exits = {(row["network"], row["exit"]) for row in report["exits"] if row["schedule"] == "pkd"}
+    assert pkd_exits == {("mv", "ic1"), ("mv", "ic2"), ("mv", "final"), ("residual", "ic1"), ("residual", "ic2"),
+                         ("residual", "final"), ("iframe", "ic1"), ("iframe", "final")}  # fmt: skip
+    for row in report["exits"]:  # each row is its exit's score file, evaluated
+        scores = ScoreSet.load(score_path(run_dir, row["schedule"], "test"))
+        assert row["top1"] == topk_accuracy(scores.get(row["network"], row["exit"]).consensus(), scores.labels)
+        assert row["gmacs"] == scores.get(row["network"], row["exit"]).gmacs > 0
+    # the side-by-side table: every early exit of both schedules, with the difference
+    assert len(report["comparison"]) == 5
+    assert "Early exits: ce against the other schedules" in finished_run.stdout
+    # score files: every split of every schedule, per-segment logits
+    test = ScoreSet.load(score_path(run_dir, "pkd", "test"))
+    train = ScoreSet.load(score_path(run_dir, "ce", "train"))
+    assert test.get("mv", "ic1").logits.shape == (12, 2, 3)
+    assert len(train.labels) == 24 and train.classes == ["class0", "class1", "class2"]
+    # backbones learnt the (easy) toy task; the final heads are shared by all schedules
+    finals = [row["top1"] for row in report["exits"] if row["exit"] == "final"]
+    assert max(finals) > 0.6
+    np.testing.assert_allclose(test.get("mv", "final").logits, ScoreSet.load(score_path(run_dir, "ce", "test")).get("mv", "final").logits)
+
+
+def test_the_checkpoint_holds_everything_and_loads_with_weights_only(finished_run):
+    state = torch.load(finished_run.dir / "checkpoints" / "last.pt", weights_only=True)
+    assert {"model", "optimizers", "schedulers", "rng", "position", "recipe", "scaler"} <= set(state)
+    assert state["position"]["finished"] == ["backbones", "exits"]
+    assert any(key.startswith("schedules.pkd.mv.") for key in state["model"])
+    assert any(key.startswith("networks.iframe.backbone.") for key in state["model"])
+    assert state["recipe"]["name"] == "tiny"
+
+
+def test_metrics_are_logged_per_epoch(finished_run):
+    lines = [json.loads(line) for line in (finished_run.dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [(line["stage"], line["epoch"]) for line in lines]
+    assert epochs == [("backbones", 1), ("backbones", 2), ("exits", 1), ("exits", 2), ("exits", 3)]
+    assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "val/pkd/mv/ic1", "val_top1"} <= set(lines[-1])
