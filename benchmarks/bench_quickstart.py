@@ -166,7 +166,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
-    from pkd_toolkit.plots import plot_early_exit
+    from pkd_toolkit.report.plots import plot_early_exit
 
     points = [
         {"ensembler": p["ensembler"], "segments": p["segments"], "threshold": p["threshold"],

@@ -1,5 +1,5 @@
 """The ``pkd`` command line: thin typer commands that call the packages below them (``app`` builds it).
 
-May import every core package; nothing imports ``cli`` but ``__main__`` and the
+May import: every core package. Nothing imports ``cli`` but ``__main__`` and the
 console script.
 """

@@ -5,7 +5,7 @@ Owns :class:`~pkd_toolkit.networks.multi_exit.MultiExitNetwork` and the
 components fulfil (``multi_exit``), the one place that calls backbone and exit
 components (``building``), and the cost per exit (``cost``).
 
-May import: ``recipe``, ``plugin``, and the foundation modules (``errors``).
+May import: ``recipe``, ``plugin`` and the foundation modules.
 This ``__init__`` stays free of torch: the report reads :data:`FINAL` from it.
 """
 

@@ -4,5 +4,5 @@
 ensembles -> report); ``predictor``: ``pkd predict``'s early-exit inference on
 single videos.
 
-May import every core package except ``cli``.
+May import: every core package except ``cli``.
 """

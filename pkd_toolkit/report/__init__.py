@@ -3,6 +3,6 @@
 report (``files``: per-schedule ensemble tables and plots, confusion matrices).
 
 May import: ``ensembles``, ``scores``, ``recipe``, ``plugin``, ``run_folder``,
-:data:`pkd_toolkit.networks.FINAL` (the package root only, no torch) and the
-foundation modules. matplotlib is imported inside the plot functions.
+``networks`` (only its root, which holds :data:`~pkd_toolkit.networks.FINAL` and no
+torch) and the foundation modules. matplotlib is imported inside the plot functions.
 """

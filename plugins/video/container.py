@@ -7,6 +7,10 @@ represented in the compressed domain. :class:`GopDecoder` then decodes only the
 GOPs a clip needs, each from its keyframe up to the furthest frame needed, by
 seeking to the keyframe, with one codec thread (DataLoader workers run in
 parallel already). Every failure becomes a :class:`VideoError` naming the file.
+
+Over 300 lines on purpose: the index, the GOP decoder and the PyAV quirks they
+work around (seeking, side data, H.264 references) are one concern, and
+splitting them would spread those quirks over several files.
 """
 
 from __future__ import annotations

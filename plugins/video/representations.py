@@ -17,6 +17,9 @@ position, the representations asked for:
 
 Motion vectors and residuals are taken at P-frames only (see
 :meth:`VideoIndex.motion_frame`); a video without P-frames gives zeros.
+
+Just over 300 lines: one pass over a clip's GOPs computes every representation;
+the per-representation code is short and reads best beside that pass.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from pkd_plugins.video.container import GopDecoder, VideoIndex, motion_vector_records, open_video, read_index
-from pkd_plugins.video.modalities import Representation
-from pkd_plugins.video.motion import MotionVectorField, Precision, TracePool, motion_fields
+from pkd_plugins.video.modalities import Precision, Representation
+from pkd_plugins.video.motion import MotionVectorField, motion_fields
+from pkd_plugins.video.tracing import TracePool
 
 
 def read_representations(

@@ -9,6 +9,8 @@ from synthetic_scores import synthetic_scores
 
 from pkd_toolkit.run_folder.layout import fitted_path, score_path
 
+pytestmark = pytest.mark.slow  # fits and evaluates ensembles on score files, as pkd eval does
+
 
 @pytest.fixture
 def pkd(cli, wise_plugins):

@@ -11,6 +11,8 @@ import pytest
 from pkd_toolkit.run_folder.layout import score_path
 from pkd_toolkit.scores.files import ScoreSet
 
+pytestmark = pytest.mark.slow  # trains with two processes
+
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pkd_toolkit"]
 
@@ -26,7 +28,6 @@ def counts(run_dir):
     return seen, {key: (len(s.labels), sorted(s.videos), s.labels.tolist()) for key, s in scored.items()}
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_count_what_one_process_counts(tiny_recipe, toy_environment, tmp_path):
     # batch 4: 24 training clips make 6 batches in one process and 3 per process in two
     recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1, extra="") 

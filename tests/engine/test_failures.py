@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+import pytest
 import torch
 
 from pkd_toolkit.api import hookimpl
@@ -43,6 +44,7 @@ def run_dirs(root):
     return [path for path in (root / "tiny").iterdir() if path.is_dir()]
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_with_stage_and_epoch_and_keeps_the_last_good_checkpoint(cli, tiny_recipe, toy_plugins_with, tmp_path):
     plugins = toy_plugins_with(("explode", explode_plugin))
     recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
@@ -58,6 +60,7 @@ def test_a_nan_loss_stops_with_stage_and_epoch_and_keeps_the_last_good_checkpoin
     assert f"the last good checkpoint is {run_dir / 'checkpoints' / 'last.pt'}" in " ".join(result.err.split())
 
 
+@pytest.mark.slow
 def test_a_run_folder_that_cannot_be_written(cli, tiny_recipe, toy_plugins, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -66,6 +69,7 @@ def test_a_run_folder_that_cannot_be_written(cli, tiny_recipe, toy_plugins, tmp_
     assert "cannot write the run folder" in result.err and str(blocker) in result.err
 
 
+@pytest.mark.slow
 def test_resuming_with_a_checkpoint_of_another_recipe_is_refused(cli, tiny_recipe, toy_plugins, tmp_path):
     recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
     assert cli("run", recipe, plugins=toy_plugins).code == 0
@@ -76,6 +80,7 @@ def test_resuming_with_a_checkpoint_of_another_recipe_is_refused(cli, tiny_recip
     assert "written by a different recipe: backbones.optimizer.lr: 0.003 in the checkpoint, 0.1 now" in message
 
 
+@pytest.mark.slow
 def test_an_empty_split_is_named(cli, tiny_recipe, toy_plugins):
     result = cli("run", tiny_recipe(), "--set", "data.test_size=0", plugins=toy_plugins)
     assert result.code == 1

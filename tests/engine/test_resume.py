@@ -16,6 +16,8 @@ import torch
 from pkd_toolkit.run_folder.layout import score_path
 from pkd_toolkit.scores.files import ScoreSet
 
+pytestmark = pytest.mark.slow  # trains tiny runs in subprocesses, kills and resumes them
+
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 
 
@@ -42,7 +44,6 @@ def outcome(run_dir: Path) -> tuple[list, dict]:
     return rows, logits
 
 
-@pytest.mark.slow
 def test_a_killed_run_resumed_ends_with_the_same_results(tiny_recipe, toy_environment, tmp_path):
     recipe = tiny_recipe(backbone_epochs=2, exit_epochs=6)
     killed, whole = tmp_path / "killed", tmp_path / "whole"

@@ -13,6 +13,8 @@ from pkd_toolkit.ensembles.protocol import member_logits
 from pkd_toolkit.run_folder.layout import fitted_path, score_path
 from pkd_toolkit.scores.files import ScoreSet
 
+pytestmark = pytest.mark.slow  # reads the shared finished run
+
 
 @pytest.fixture(scope="module")
 def trained(finished_run, tmp_path_factory):

@@ -12,13 +12,14 @@ from pkd_toolkit.run_folder.layout import score_path
 from pkd_toolkit.scores.files import ScoreSet
 from pkd_toolkit.scores.metrics import topk_accuracy
 
+pytestmark = pytest.mark.slow  # reads the shared finished run, and trains one more
+
 
 def only_run_dir(root):
     (run_dir,) = [path for path in (root / "tiny").iterdir() if path.is_dir()]
     return run_dir
 
 
-@pytest.mark.slow
 def test_a_run_folder_is_made_under_the_output_dir_by_name_and_time(cli, tiny_recipe, toy_plugins, tmp_path):
     result = cli("run", tiny_recipe(backbone_epochs=1, exit_epochs=1), plugins=toy_plugins)
     assert result.code == 0, result.err

@@ -15,6 +15,8 @@ import yaml
 from pkd_toolkit.run_folder.layout import RECIPE_FILE, score_path
 from pkd_toolkit.scores.files import ExitScores, ScoreSet
 
+pytestmark = pytest.mark.slow  # pip-installs the example and runs pkd eval in subprocesses
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pkd-example-plugin"
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 
@@ -67,13 +69,21 @@ def test_a_recipe_uses_the_example_ensembler(installed, tmp_path):
     run_dir.mkdir()
     (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe))
     rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        scores(split, rng).save(score_path(run_dir, "pkd", split))
+    written = {split: scores(split, rng) for split in ("train", "test")}
+    for split, score_set in written.items():
+        score_set.save(score_path(run_dir, "pkd", split))
     result = subprocess.run([*PKD, "eval", str(run_dir), "--json"], env=installed, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     ours = next(e for e in report["ensembles"] if e["name"] == "max_confidence")
-    assert ours["component"] == "max_confidence" and 0 <= ours["top1"] <= 1
+    assert ours["component"] == "max_confidence"
+    # the full ensemble answers with the most confident of all exits (softmax at temperature 2), video by video
+    test = written["test"]
+    logits = np.stack([exit_scores.consensus() for exit_scores in test.exits]) / 2.0
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    confidence = (probabilities / probabilities.sum(-1, keepdims=True)).max(-1)  # [exits, videos]
+    answers = logits[confidence.argmax(0), np.arange(len(test.labels))].argmax(-1)
+    assert ours["top1"] == pytest.approx(float((answers == test.labels).mean()))
     assert {point["ensembler"] for point in report["early_exit"]} == {"max_confidence"}
     # a setting it does not have is refused, naming the ones it has
     bad = subprocess.run(

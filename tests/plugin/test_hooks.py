@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import types
 from pathlib import Path
@@ -19,8 +20,14 @@ from pkd_toolkit.plugin.registry import ComponentConfig
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("pkd_"))
 
+def documented_hooks() -> dict[str, list[str]]:
+    """``## pkd_name(arg, arg)`` headings of docs/hooks.md: hook -> the arguments written there."""
+    headings = re.findall(r"^## (pkd_\w+)\(([^)]*)\)$", (ROOT / "docs" / "hooks.md").read_text(), flags=re.M)
+    return {name: [arg.strip() for arg in args.split(",") if arg.strip()] for name, args in headings}
+
+
 def test_every_hook_has_a_docstring_a_documentation_section_and_a_test():
-    documented = set(re.findall(r"^## (pkd_\w+)$", (ROOT / "docs" / "hooks.md").read_text(), flags=re.M))
+    documented = documented_hooks()
     tested = {
         node.name.removeprefix("test_hook_")
         for path in (ROOT / "tests").rglob("test_*.py")
@@ -30,8 +37,22 @@ def test_every_hook_has_a_docstring_a_documentation_section_and_a_test():
     assert HOOKS, "no hooks found"
     for name in HOOKS:
         assert getattr(hookspecs, name).__doc__, f"{name} has no docstring"
-    assert set(HOOKS) - documented == set(), "hooks without a section in docs/hooks.md"
+    assert set(HOOKS) - set(documented) == set(), "hooks without a section in docs/hooks.md"
+    assert set(documented) - set(HOOKS) == set(), "docs/hooks.md documents hooks that do not exist"
     assert set(HOOKS) - tested == set(), "hooks without a test_hook_<name> test"
+
+
+def test_the_documented_arguments_are_the_specs_arguments():
+    documented = documented_hooks()
+    for name in HOOKS:
+        spec = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert documented[name] == spec, f"docs/hooks.md: {name}({', '.join(documented[name])}), spec: {spec}"
+
+
+def test_every_hook_argument_is_typed():
+    for name in HOOKS:
+        parameters = inspect.signature(getattr(hookspecs, name)).parameters.values()
+        assert all(parameter.annotation is not inspect.Parameter.empty for parameter in parameters), name
 
 
 # -- registration hooks ---------------------------------------------------------------------
@@ -133,24 +154,29 @@ def calls_of(calls, kind):
     return [call[1:] for call in calls if call[0] == kind]
 
 
+@pytest.mark.slow
 def test_hook_pkd_run_start(recorded):
     assert recorded[0] == ("run_start", "tiny", True)  # first, with the resolved recipe written
 
 
+@pytest.mark.slow
 def test_hook_pkd_run_end(recorded):
     (end,) = calls_of(recorded, "run_end")
     assert recorded[-1][0] == "run_end"
     assert {"exits", "ensembles", "early_exit", "seconds"} <= set(end[0]) and end[1]
 
 
+@pytest.mark.slow
 def test_hook_pkd_stage_start(recorded):
     assert calls_of(recorded, "stage_start") == [("backbones", 2), ("exits", 3)]
 
 
+@pytest.mark.slow
 def test_hook_pkd_stage_end(recorded):
     assert calls_of(recorded, "stage_end") == [("backbones", True), ("exits", True)]
 
 
+@pytest.mark.slow
 def test_hook_pkd_epoch_end(recorded):
     backbones = ["loss/backbones/iframe", "loss/backbones/mv", "loss/backbones/residual"]
     exits = sorted(f"loss/{schedule}/{network}" for schedule in ("ce", "pkd") for network in ("iframe", "mv", "residual"))
@@ -160,6 +186,7 @@ def test_hook_pkd_epoch_end(recorded):
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_hook_pkd_checkpoint_saved(recorded):
     saved = calls_of(recorded, "checkpoint")
     assert ("last", "last.pt", True) in saved

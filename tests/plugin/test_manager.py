@@ -10,8 +10,7 @@ from pkd_toolkit.plugin.manager import AUTOLOAD_ENV, BLOCK_ENV, load_plugins
 BUILTINS = {"video", "timm_backbones", "exit_heads", "progressive_kd", "generative_kd", "wise"}
 
 GOOD_PLUGIN = """
-from pkd_toolkit.api import hookimpl
-from pkd_toolkit.plugin.registry import ComponentConfig
+from pkd_toolkit.api import ComponentConfig, hookimpl
 
 class Config(ComponentConfig):
     width: int = 1
@@ -60,6 +59,42 @@ def pkd_add_backbones(registry):
     assert "backbone 'timm' is already registered by plugin 'timm_backbones'" in plugins.infos["clash"].error
     assert plugins.registry.get("backbones", "timm").plugin == "timm_backbones"
     assert plugins.registry.get("backbones", "tiny").plugin == "clash"
+
+
+def test_registration_follows_load_order_unless_tryfirst_or_trylast_say_otherwise():
+    import types
+
+    from pkd_toolkit.api import hookimpl
+
+    def plugin(name: str, **options):
+        module = types.SimpleNamespace()
+
+        def register(registry):
+            registry.add("shared", lambda config: name)  # the first registration of a name wins
+            registry.add(name, lambda config: name)
+
+        module.pkd_add_ensemblers = hookimpl(specname="pkd_add_ensemblers", **options)(register)
+        return module
+
+    plain = load_plugins([("a", plugin("a")), ("b", plugin("b"))], autoload=False)
+    assert plain.registry.get("ensemblers", "shared").plugin == "a"
+    eager = load_plugins([("a", plugin("a")), ("b", plugin("b", tryfirst=True))], autoload=False)
+    assert eager.registry.get("ensemblers", "shared").plugin == "b"
+    assert "already registered by plugin 'b'" in eager.infos["a"].error
+    late = load_plugins([("a", plugin("a", trylast=True)), ("b", plugin("b"))], autoload=False)
+    assert late.registry.get("ensemblers", "shared").plugin == "b"
+
+
+def test_a_registration_hook_cannot_be_a_wrapper():
+    import types
+
+    from pkd_toolkit.api import hookimpl
+
+    module = types.SimpleNamespace()
+    module.pkd_add_ensemblers = hookimpl(specname="pkd_add_ensemblers", wrapper=True)(lambda registry: (yield))
+    plugins = load_plugins([("wrapping", module)], autoload=False)
+    assert "pkd_add_ensemblers cannot be a hook wrapper" in plugins.infos["wrapping"].error
+    assert "ensemblers" not in plugins.infos["wrapping"].components
 
 
 def test_a_misspelt_hook_is_reported(fake_distribution):

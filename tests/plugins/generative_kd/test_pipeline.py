@@ -19,6 +19,8 @@ from pkd_toolkit.plugin.manager import load_plugins
 from pkd_toolkit.run_folder.layout import score_path
 from pkd_toolkit.scores.files import ScoreSet
 
+pytestmark = pytest.mark.slow  # trains a gkd run
+
 RECIPE = """\
 name: gkd-tiny
 seed: 2

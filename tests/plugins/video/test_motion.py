@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pkd_plugins.video.motion import IntegerTrace, MotionVectorField, SubpixelTrace
+from pkd_plugins.video.motion import MotionVectorField
+from pkd_plugins.video.tracing import IntegerTrace, SubpixelTrace
 
 HEIGHT, WIDTH = 40, 52  # not multiples of 16: blocks reach past the frame
 

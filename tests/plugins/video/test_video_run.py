@@ -12,6 +12,8 @@ from pkd_toolkit.plugin.manager import load_plugins
 from pkd_toolkit.run_folder.layout import fitted_path, score_path
 from pkd_toolkit.scores.files import ScoreSet
 
+pytestmark = pytest.mark.slow  # trains on generated videos
+
 RECIPE = """\
 name: video
 seed: 1

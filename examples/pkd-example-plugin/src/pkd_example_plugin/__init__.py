@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pkd_toolkit.api import ComponentConfig, hookimpl
+from pkd_toolkit.api import ComponentConfig, Registrar, hookimpl
 
 
 class MaxConfidenceConfig(ComponentConfig):
@@ -33,5 +33,5 @@ def build_max_confidence(config: MaxConfidenceConfig):
 
 
 @hookimpl
-def pkd_add_ensemblers(registry):
+def pkd_add_ensemblers(registry: Registrar) -> None:
     registry.add("max_confidence", build_max_confidence, config=MaxConfidenceConfig)

@@ -1,4 +1,4 @@
-"""The max-confidence ensembler, following ``pkd_toolkit.ensemble.Ensembler``."""
+"""The max-confidence ensembler, following ``pkd_toolkit.api.Ensembler``."""
 
 from __future__ import annotations
 
