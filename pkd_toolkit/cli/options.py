@@ -8,7 +8,12 @@ from pkd_toolkit.plugin.manager import Plugins
 
 RECIPE = typer.Argument(..., help="Recipe YAML file.", show_default=False, metavar="RECIPE")
 OVERRIDES = typer.Option(
-    [], "--set", "-s", metavar="KEY.PATH=VALUE", help="Override a recipe value before validation (repeatable)."
+    [],
+    "--set",
+    "-s",
+    metavar="KEY.PATH=VALUE",
+    help="Override a recipe value before validation (repeatable); KEY.PATH+=ITEM appends to a list, "
+    "e.g. --set 'schedules+={name: pkd, label: pkd_rev, teachers: [iframe, residual, mv]}'.",
 )
 
 
