@@ -19,6 +19,7 @@ from pkd_toolkit.plugin.manager import Plugins, load_plugins
 # Each module defines register(cli); kept apart so a command's imports stay its own.
 CORE_COMMAND_MODULES = (
     "pkd_toolkit.cli.recipes",
+    "pkd_toolkit.cli.recipe_library",
     "pkd_toolkit.cli.plugins",
     "pkd_toolkit.cli.summary",
     "pkd_toolkit.cli.evaluate",
@@ -31,7 +32,7 @@ def build_cli(plugins: Plugins) -> typer.Typer:
         name="pkd",
         help="Knowledge distillation for action recognition on compressed video.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,  # typer's --install-completion and --show-completion
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from pkd_toolkit.plugin.manager import Plugins
+from pkd_toolkit.recipe.packaged import recipe_path
 
-RECIPE = typer.Argument(..., help="Recipe YAML file.", show_default=False, metavar="RECIPE")
+
+def _recipe_file(value: Path | None) -> Path | None:
+    """A recipe file, or the name of a packaged one (``pkd run quickstart``)."""
+    return None if value is None else recipe_path(value)
+
+
+RECIPE = typer.Argument(
+    ...,
+    help="Recipe YAML file, or the name of a packaged recipe (`pkd recipes` lists them).",
+    show_default=False,
+    metavar="RECIPE",
+    callback=_recipe_file,
+)
 OVERRIDES = typer.Option(
     [],
     "--set",
