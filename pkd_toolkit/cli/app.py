@@ -12,7 +12,7 @@ import sys
 import typer
 
 from pkd_toolkit import __version__, console
-from pkd_toolkit.cli.options import plugins_of
+from pkd_toolkit.cli.options import plugins_of, remember_arguments
 from pkd_toolkit.errors import Interrupted, PkdError
 from pkd_toolkit.plugin.manager import Plugins, load_plugins
 
@@ -62,6 +62,7 @@ def _main_options(
 
 def main(argv: list[str] | None = None, *, plugins: Plugins | None = None) -> None:
     """Run ``pkd`` with ``argv`` (default: the process's arguments) and ``plugins`` (default: the installed ones)."""
+    remember_arguments(sys.argv[1:] if argv is None else [str(argument) for argument in argv])
     try:
         plugins = plugins if plugins is not None else load_plugins()
         command = typer.main.get_command(build_cli(plugins))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -36,3 +37,16 @@ def plugins_of(ctx: typer.Context) -> Plugins:
     """The plugins this command line was built with (``main(plugins=...)``): the root context's object,
     which every command's context inherits."""
     return ctx.obj
+
+
+_ARGUMENTS: list[str] = []
+
+
+def remember_arguments(arguments: list[str]) -> None:
+    """Keep the arguments ``pkd`` was started with (``main`` calls it), for reports to name their command."""
+    _ARGUMENTS[:] = arguments
+
+
+def command_line() -> str:
+    """The command being run, as a shell would read it: ``pkd run recipes/quickstart.yaml --set seed=1``."""
+    return shlex.join(["pkd", *_ARGUMENTS])

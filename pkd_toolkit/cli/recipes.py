@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from pkd_toolkit import console
-from pkd_toolkit.cli.options import OVERRIDES, RECIPE, plugins_of
+from pkd_toolkit.cli.options import OVERRIDES, RECIPE, command_line, plugins_of
 from pkd_toolkit.recipe.loading import dump_recipe, load_recipe
 from pkd_toolkit.recipe.model import recipe_schema
 
@@ -50,14 +50,22 @@ def run(
     ),
     deterministic: bool = typer.Option(False, "--deterministic", help="Use deterministic algorithms (slower)."),
 ) -> None:
-    """Run a recipe: train, write score files, evaluate, report; everything goes into one run folder."""
+    """Run a recipe: train, write score files, evaluate, report; everything goes into one run folder.
+
+    RECIPE is a YAML file or a packaged recipe's name (`pkd run quickstart`).
+    The run folder holds report.md (how it was produced, every table, the
+    plots), run.log, metrics.jsonl and TensorBoard scalars in tensorboard/
+    (watch with `tensorboard --logdir RUN_DIR`). Off a terminal, progress is a
+    line every 30 s (PKD_PROGRESS_EVERY=50 for every 50 batches, =10s for every
+    10 seconds). Re-test a finished run with other test views with `pkd test RUN_DIR`.
+    """
     from pkd_toolkit.pipeline.train import start_run
 
     plugins = plugins_of(ctx)
     resolved = load_recipe(recipe, plugins.registry, overrides)
     if deterministic:
         resolved.train.deterministic = True
-    start_run(resolved, plugins, run_dir=run_dir, resume=resume)
+    start_run(resolved, plugins, run_dir=run_dir, resume=resume, command=command_line(), overrides=overrides)
 
 
 def register(cli: typer.Typer) -> None:

@@ -35,13 +35,18 @@ def predict(
     modalities: Mapping[str, str],
     monitor: Monitor,
     description: str,
+    *,
+    summary: bool = False,
 ) -> Predictions:
-    """``networks`` maps a key to (network name, network); networks sharing a backbone share its passes."""
+    """``networks`` maps a key to (network name, network); networks sharing a backbone share its passes.
+
+    ``summary``: log a line with the clips, time and throughput when done."""
     for _, network in networks.values():
         network.eval()
     indices, labels = [], []
     logits: dict[str, dict[str, list[np.ndarray]]] = {key: {} for key in networks}
-    for batch in monitor.progress(loader, len(loader), description):
+    batches = monitor.track(loader, len(loader), description, summary=summary)
+    for batch in batches:
         context = StepContext(batch, -1, modalities, runtime.device)
         with runtime.autocast():
             for key, (name, network) in networks.items():
@@ -49,6 +54,7 @@ def predict(
                     logits[key].setdefault(exit_name, []).append(value.float().cpu().numpy())
         indices.append(batch["index"].numpy())
         labels.append(batch["label"].numpy())
+        batches.advance(len(batch["label"]))
     local = Predictions(
         indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
         labels=np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64),

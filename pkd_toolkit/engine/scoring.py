@@ -37,7 +37,7 @@ def write_score_files(
     for split in SPLITS:
         data = dataset.split(split, modalities=modalities, training=False)
         loader = eval_loader(data, run.recipe.train, runtime)
-        predictions = predict(keyed, loader, runtime, network_modality, monitor, f"scores {split}")
+        predictions = predict(keyed, loader, runtime, network_modality, monitor, f"score files, {split} split", summary=True)
         videos = list(dataset.videos(split))
         for label, networks in scored.items():
             exits = [

@@ -46,10 +46,15 @@ class NonFiniteLoss(PkdError):
 
 @dataclass
 class Splits:
-    """The datasets a run trains and evaluates on (built once, shared by every stage)."""
+    """The datasets a run trains and evaluates on (built once, shared by every stage).
+
+    ``evaluated`` names the split the periodic evaluation scores (the one that
+    chooses ``best-<stage>.pt``); logs and metrics say which it is.
+    """
 
     train: Any
     test: Any
+    evaluated: str = "test"
 
 
 class Trainer:
@@ -99,6 +104,8 @@ class Trainer:
             scaler.load_state_dict(state["scaler"])
             best = state.get("best")
         self.monitor.info(f"stage {stage.name}: {stage.epochs} epochs, objectives {', '.join(optimizers)}")
+        if stage.evaluate and self.settings.eval_every:
+            self.monitor.info(f"stage {stage.name}: {self._evaluation_meaning(stage)}")
         metrics: dict[str, float] = {}
         for epoch in range(start_epoch, stage.epochs):
             started = time.time()
@@ -115,11 +122,13 @@ class Trainer:
                 # The checkpoint carries the epoch's metrics line: a run killed between the two writes
                 # gets the line back when it resumes (see Monitor.resume_at).
                 record = {"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}
+                if "val_top1" in metrics:
+                    record["val_split"] = self.splits.evaluated
                 self._save(here, optimizers, schedulers, scaler, best, record)
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
-            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {epoch_summary(metrics)}")
+            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {epoch_summary(metrics, self.splits.evaluated)}")
             self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
         self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
 
@@ -139,7 +148,8 @@ class Trainer:
             raise PkdError(f"stage {stage.name}: the train split has no complete batch; lower train.batch_size")
         sums: dict[str, float] = {}
         samples = 0
-        for batch in self.monitor.progress(loader, len(loader), f"{stage.name} {epoch + 1}/{stage.epochs}"):
+        batches = self.monitor.track(loader, len(loader), f"{stage.name} epoch {epoch + 1}/{stage.epochs}")
+        for batch in batches:
             context = StepContext(batch, epoch, self.modalities, self.runtime.device)
             with self.runtime.autocast():
                 losses = {o.name: o.loss(context) for o in active}
@@ -157,11 +167,15 @@ class Trainer:
             samples += len(context.labels)
             for name, value in {**{f"loss/{k}": float(v.detach()) for k, v in losses.items()}, **context.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value
+            batches.advance(len(context.labels), loss=float(total.detach()))
         steps = len(loader)
         metrics = {name: value / steps for name, value in sums.items()}
         for objective in active:
             metrics[f"lr/{objective.name}"] = optimizers[objective.name].param_groups[0]["lr"]
         metrics["samples"] = float(samples * self.runtime.world_size)
+        # Throughput of every process together; the wait for data is this process's (rank 0's on the console).
+        metrics["clips_per_second"] = batches.clips_per_second * self.runtime.world_size
+        metrics["data_wait_seconds"] = batches.data_wait
         return metrics
 
     def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
@@ -179,16 +193,30 @@ class Trainer:
         every = self.settings.eval_every
         return bool(stage.evaluate) and every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == stage.epochs)
 
+    def _evaluation_meaning(self, stage: Stage) -> str:
+        """What the periodic evaluation of ``stage`` measures, in words, for the log."""
+        exits = sum(len(network.exit_names) for network in stage.evaluate.values())
+        return (
+            f"every {self.settings.eval_every} epoch(s), top-1 on the {self.splits.evaluated} split of each of "
+            f"{exits} exits of {len(stage.evaluate)} network(s) (heads frozen in this stage included); "
+            f"their mean picks checkpoints/{best_checkpoint(self.run.dir, stage.name).name}"
+        )
+
     def _evaluate(self, stage: Stage) -> dict[str, float]:
+        """``val/<network key>/<exit>``: each exit's top-1 on the evaluated split; ``val_top1``: their mean,
+        every exit of every evaluated network counted once (``val_exits`` of them)."""
         networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
-        loader = eval_loader(self.splits.test, self.settings, self.runtime)
-        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, f"{stage.name} eval")
-        metrics = {}
-        for key, exits in predictions.logits.items():
-            for exit_name, logits in exits.items():
-                metrics[f"val/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
-        metrics["val_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
-        return metrics
+        split = self.splits.evaluated
+        loader = eval_loader(getattr(self.splits, split), self.settings, self.runtime)
+        description = f"{stage.name} evaluation on the {split} split"
+        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, description)
+        per_exit = {
+            f"val/{key}/{exit_name}": topk_accuracy(logits.mean(axis=1), predictions.labels)
+            for key, exits in predictions.logits.items()
+            for exit_name, logits in exits.items()
+        }
+        mean = float(np.mean(list(per_exit.values()))) if per_exit else 0.0
+        return {**per_exit, "val_exits": float(len(per_exit)), "val_top1": mean}
 
     def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:
         for parameter in self.model.parameters():

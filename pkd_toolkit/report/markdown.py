@@ -6,18 +6,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pkd_toolkit.report.formatting import exits_summary, format_threshold, pct, segments_label, summary_line
+from pkd_toolkit.report.provenance_text import provenance_markdown
 from pkd_toolkit.report.tables import TableData, comparison_table, ensembles_table, exits_table
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """report.md: the tables, and links to the plots."""
+    """report.md: how it was produced, the tables, and links to the plots."""
     seconds = report.get("seconds")
-    lines = [f"# Run report: {report['recipe']}", ""]
-    if seconds is not None:
+    lines = [f"# {'Test' if report.get('test') else 'Run'} report: {report['recipe']}", ""]
+    lines += provenance_markdown(report)
+    if seconds is not None and not report.get("provenance"):
         lines += [f"Wall time: {seconds:.0f} s", ""]
     if report.get("skipped"):
         lines += [f"{len(report['skipped'])} sample(s) could not be read and were skipped:", ""]
         lines += [f"- `{entry['sample']}`: {entry['problem']}" for entry in report["skipped"]] + [""]
+    lines += figures_markdown(report.get("figures") or {})
     lines += section(exits_table(report))
     if report["comparison"]:
         lines += section(comparison_table(report))
@@ -28,6 +31,22 @@ def markdown(report: dict[str, Any]) -> str:
             lines += [f"![early exit, {schedule}]({files['plot']})", ""]
         lines.append(points_markdown(report["early_exit"]))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def figures_markdown(figures: dict[str, Any]) -> list[str]:
+    """The training curves, and links to every confusion matrix (per exit, per ensemble)."""
+    lines = []
+    if figures.get("training_curves"):
+        lines += ["## Training curves", "", f"![training curves: loss per objective, periodic evaluation]({figures['training_curves']})", ""]
+    confusion, ensembles = figures.get("confusion") or {}, figures.get("ensemble_confusion") or {}
+    if confusion or ensembles:
+        lines += ["## Confusion matrices (test split; rows: true class, columns: predicted)", ""]
+        for schedule in dict.fromkeys([*confusion, *ensembles]):
+            links = [f"[{key}]({path})" for key, path in confusion.get(schedule, {}).items()]
+            links += [f"[ensemble {label}]({path})" for label, path in ensembles.get(schedule, {}).items()]
+            lines.append(f"- {schedule}: " + ", ".join(links))
+        lines.append("")
+    return lines
 
 
 def ensembles_markdown(sections: dict[str, Any]) -> str:
@@ -64,6 +83,7 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
     """The accuracy-versus-cost points as a Markdown table (for report.md and the README)."""
     rows = [
         (
+            point["schedule"],
             point["ensembler"],
             segments_label(point["segments"]),
             format_threshold(point["threshold"]),
@@ -74,5 +94,5 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
         )
         for point in points
     ]
-    headers = ("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
+    headers = ("schedule", "ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
     return markdown_table(headers, rows)

@@ -126,5 +126,5 @@ def test_a_fitted_ensembler_file_that_is_damaged_is_named(wise_plugins, tmp_path
 
 def test_no_ensembles_means_empty_sections(wise_plugins, train_scores, test_scores, tmp_path):
     sections = evaluate_ensembles(recipe(wise_plugins, ensembles=[]), wise_plugins.registry, train_scores, test_scores, tmp_path)
-    assert sections == {"ensembles": [], "early_exit": [], "early_exit_summary": []}
+    assert sections == {"ensembles": [], "early_exit": [], "early_exit_summary": [], "predicted": {}}
     assert not any(tmp_path.iterdir())
