@@ -73,6 +73,7 @@ class Tracker(Generic[T]):
         self.data_wait = 0.0
         self.loss: float | None = None
         self._started = self._last_line = time.monotonic()
+        self._ended: float | None = None  # the loop's end: throughput stops counting there
         self._bar: Progress | None = None
         self._task = None
 
@@ -88,6 +89,7 @@ class Tracker(Generic[T]):
                     break
                 self.data_wait += time.monotonic() - asked
                 yield item
+        self._ended = time.monotonic()
         if self._summary is not None and self.batches:
             self._summary(f"{self.description}: {self.clips} clips in {self.elapsed:.1f} s ({self.clips_per_second:.1f} clips/s)")
 
@@ -105,7 +107,8 @@ class Tracker(Generic[T]):
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self._started
+        """Seconds from the first request of a batch to the end of the loop (or now, while it runs)."""
+        return (self._ended or time.monotonic()) - self._started
 
     @property
     def clips_per_second(self) -> float:
