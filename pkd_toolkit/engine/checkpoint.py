@@ -69,8 +69,13 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
 
 
-def check_same_recipe(checkpoint_path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """Refuse to resume from a checkpoint another recipe wrote (a few engine settings may differ)."""
+def check_same_recipe(
+    checkpoint_path: Path,
+    saved: dict[str, Any],
+    current: dict[str, Any],
+    advice: str = "resume with the recipe that started the run, or start a new run",
+) -> None:
+    """Refuse a checkpoint another recipe wrote (a few engine settings may differ); ``advice`` ends the message."""
     differences = [path for path in _differences(saved, current) if path[:2] not in RESUMABLE_DIFFERENCES and path[:1] not in RESUMABLE_DIFFERENCES]
     if differences:
         shown = "; ".join(
@@ -79,8 +84,7 @@ def check_same_recipe(checkpoint_path: Path, saved: dict[str, Any], current: dic
         )
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
         raise UsageError(
-            f"{checkpoint_path}: written by a different recipe: {shown}{more}; "
-            "resume with the recipe that started the run, or start a new run"
+            f"{checkpoint_path}: written by a different recipe: {shown}{more}; {advice}"
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pkd_toolkit.data.protocol import Dataset
@@ -26,15 +26,17 @@ def write_score_files(
     classes: list[str],
     runtime: Runtime,
     monitor: Monitor,
+    splits: Sequence[str] = SPLITS,
 ) -> dict[str, dict[str, ScoreSet]]:
-    """Per-exit logits of the train split (test-time transforms) and the test split, for every schedule."""
+    """Per-exit logits of the train split (test-time transforms) and the test split (or ``splits``), for every
+    schedule."""
     modalities = assembly.used_modalities()
     scored = assembly.scored()
     keyed = {f"{label}/{name}": (name, net) for label, networks in scored.items() for name, net in networks.items()}
     costs = _exit_costs(keyed, assembly, modalities, dataset.input_size)
     network_modality = {name: assembly.modality_of(name) for name in run.recipe.networks}
     results: dict[str, dict[str, ScoreSet]] = {label: {} for label in scored}
-    for split in SPLITS:
+    for split in splits:
         data = dataset.split(split, modalities=modalities, training=False)
         loader = eval_loader(data, run.recipe.train, runtime)
         predictions = predict(keyed, loader, runtime, network_modality, monitor, f"score files, {split} split", summary=True)

@@ -4,6 +4,7 @@ checked against the model."""
 from __future__ import annotations
 
 import types
+from collections.abc import Iterable
 from typing import Any, Union, get_args, get_origin
 
 import yaml
@@ -97,3 +98,19 @@ def _default_list(parent: Any, node: Any, step: str | int) -> list:
     field = getattr(model, "model_fields", {}).get(str(step))
     default = field.get_default(call_default_factory=True) if field is not None and not field.is_required() else None
     return list(default) if isinstance(default, list) else []
+
+
+def override_key(text: str) -> tuple[str, ...]:
+    """The key path an override sets: ``("train", "batch_size")`` for ``train.batch_size=2``."""
+    return tuple(text.partition("=")[0].removesuffix(APPEND).split("."))
+
+
+def split_overrides(overrides: Iterable[str], honoured: Iterable[tuple[str, ...]]) -> tuple[list[str], list[str]]:
+    """(overrides under one of the ``honoured`` key prefixes, the others): for commands that use only part
+    of a recipe (``pkd eval`` refits ensembles and nothing else), which must say what they ignore."""
+    prefixes = list(honoured)
+    applied, ignored = [], []
+    for text in overrides:
+        key = override_key(text)
+        (applied if any(key[: len(prefix)] == prefix for prefix in prefixes) else ignored).append(text)
+    return applied, ignored

@@ -11,8 +11,9 @@ LIBRARY_NAMES = {"python": "Python", "av": "PyAV"}
 def provenance_markdown(report: dict[str, Any]) -> list[str]:
     """The "how it was produced" block of report.md; empty for a report written before provenance was kept."""
     provenance = report.get("provenance")
-    if not provenance:
-        return []
+    later = _test_lines(report.get("test")) + _evaluation_lines(report.get("evaluation"))
+    if not provenance:  # a run older than provenance: what was done to it since, at least
+        return ["## How this report was produced", "", *later, ""] if later else []
     overrides = provenance.get("overrides") or []
     plugins = ", ".join(f"{name} {version or '(no version)'}" for name, version in provenance.get("plugins", {}).items())
     libraries = ", ".join(
@@ -32,8 +33,7 @@ def provenance_markdown(report: dict[str, Any]) -> list[str]:
         f"- **Wall time**: {wall_time_text(provenance.get('wall_time') or {}, report.get('seconds'))}",
         f"- **Finished**: {provenance.get('finished')} on {provenance.get('host') or 'an unnamed host'}",
     ]
-    lines += _test_lines(report.get("test")) + _evaluation_lines(report.get("evaluation"))
-    return [*lines, ""]
+    return [*lines, *later, ""]
 
 
 def data_text(data: dict[str, Any]) -> str:

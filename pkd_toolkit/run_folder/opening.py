@@ -42,7 +42,7 @@ def load_run_recipe(run_dir: Path, registry: ComponentRegistry, overrides: Itera
         raise UsageError(f"{run_dir}: no such run folder")
     recipe_file = run_dir / RECIPE_FILE
     if not recipe_file.is_file():
-        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
+        raise UsageError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
     return load_recipe(recipe_file, registry, overrides)
 
 
