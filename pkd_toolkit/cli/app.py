@@ -24,6 +24,7 @@ CORE_COMMAND_MODULES = (
     "pkd_toolkit.cli.summary",
     "pkd_toolkit.cli.evaluate",
     "pkd_toolkit.cli.retest",
+    "pkd_toolkit.cli.compare",
     "pkd_toolkit.cli.predict",
 )
 

@@ -49,6 +49,14 @@ def figures_markdown(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def tables_markdown(title: str, intro: str, tables: Iterable[TableData]) -> str:
+    """A page of tables (seeds.md, ``pkd compare --markdown``): a title, a sentence, a section per table."""
+    lines = [f"# {title}", "", intro, ""]
+    for table in tables:
+        lines += section(table)
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def ensembles_markdown(sections: dict[str, Any]) -> str:
     """The ensembles and the early-exit points of one schedule's report sections."""
     return "\n".join([*section(ensembles_table(sections)), "## Early exit", "", points_markdown(sections["early_exit"])])
@@ -62,7 +70,10 @@ def section(table: TableData) -> list[str]:
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table; numbers are right-aligned."""
     rows = [[str(cell) for cell in row] for row in rows]
-    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+    numeric = [
+        any(_is_number(row[i]) for row in rows) and all(_is_number(row[i]) or not row[i] for row in rows)
+        for i in range(len(headers))
+    ]
     lines = [
         "| " + " | ".join(headers) + " |",
         "| " + " | ".join("---:" if right else "---" for right in numeric) + " |",
@@ -72,8 +83,9 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 
 
 def _is_number(text: str) -> bool:
+    """``"92.77"``, ``"40%"``, ``"45.6 ± 4.5"`` (a mean and its spread) and ``"+0.5"`` are numbers."""
     try:
-        float(text.rstrip("%"))
+        float(text.partition(" ± ")[0].rstrip("%"))
     except ValueError:
         return False
     return True

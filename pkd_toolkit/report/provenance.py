@@ -82,10 +82,8 @@ def provenance(
 
 def same_data(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
     """How the data sets of two provenance blocks differ (empty when they are the same): the component,
-    its root and split, and the number of classes and of test videos. Test-time views may differ."""
-    keys = ("dataset", "root", "split", "classes")
-    differences = [f"{key} {first.get(key)!r} vs {second.get(key)!r}" for key in keys if first.get(key) != second.get(key)]
-    test_a, test_b = (data.get("videos", {}).get("test") for data in (first, second))
-    if test_a != test_b:
-        differences.append(f"test videos {test_a} vs {test_b}")
-    return differences
+    its root and split, and the number of classes and of test videos, where both say. Test-time views may
+    differ: they are how a data set is tested, not another one."""
+    pairs = {key: (first.get(key), second.get(key)) for key in ("dataset", "root", "split", "classes")}
+    pairs["test videos"] = tuple((data.get("videos") or {}).get("test") for data in (first, second))
+    return [f"{key} {a!r} vs {b!r}" for key, (a, b) in pairs.items() if a is not None and b is not None and a != b]

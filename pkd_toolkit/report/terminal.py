@@ -43,6 +43,12 @@ def _print_early_exit(report: dict[str, Any]) -> None:
     console.out.print("Every segment setting's curve, and the plots: report.md", soft_wrap=True)
 
 
+def print_table_data(tables: Iterable[TableData]) -> None:
+    """Tables of any other page (``pkd compare``, several seeds) on the terminal."""
+    for table in tables:
+        console.print_table(rich_table(table))
+
+
 def rich_table(data: TableData) -> Table:
     table = _table(data.title, data.headers[: data.text_columns], data.headers[data.text_columns :])
     for row in data.rows:
