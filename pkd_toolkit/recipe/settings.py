@@ -125,7 +125,9 @@ class TrainSettings(StrictModel):
     num_workers: Annotated[int, Field(ge=0)] = Field(default=0, description="DataLoader worker processes")
     deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
     eval_every: Annotated[int, Field(ge=0)] = Field(
-        default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"
+        default=1,
+        description="epochs between evaluations (top-1 on the test split, averaged over every exit of the stage's "
+        "networks, frozen heads included) that pick the stage's best-<stage>.pt checkpoint (0: never)",
     )
 
 
