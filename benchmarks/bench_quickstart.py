@@ -8,10 +8,13 @@ augmentation change) and reports the mean and spread over seeds, as JSON
 (``quickstart.json``), as the Markdown table the README shows
 (``quickstart.md``) and as a plot of the early-exit curve. With ablations (the
 default) every run also trains, in lockstep with ``ce`` and ``pkd`` (the same
-batches, the same frozen backbones), the paper's two PKD ablations (the reverse
-teacher order and a single I-frame teacher) and PKD with the teachers ordered
-from the weakest to the strongest network *of this data set* (see the README
-for why).
+batches, the same frozen backbones): PKD as the released code runs it
+(``pkd_code``: MV, residual, then each network's own head, shares 1/6, 1/6,
+2/3), PKD as the paper's text states it (``pkd_text``: MV, residual, I-frame,
+the same shares), the paper's two PKD ablations (the reverse teacher order and
+a single I-frame teacher) and PKD with the teachers ordered from the weakest to
+the strongest network *of this data set* (see the README for why). Every
+schedule's exits get the ``sum``, ``mean``, ``fusion`` and ``wise`` ensembles.
 """
 
 from __future__ import annotations
@@ -30,16 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "quickstart.yaml"
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 
+# label: the PKD settings of that variant (each trained in lockstep with ce and pkd)
 ABLATIONS = {
-    "pkd_reverse": "[iframe, residual, mv]",  # the paper's reverse-order ablation
-    "pkd_iframe": "[iframe]",  # the paper's single I-frame teacher
-    "pkd_weak_to_strong": "[iframe, mv, residual]",  # this data's networks, weakest to strongest
+    "pkd_code": "preset: published_code",  # the released code: [mv, residual, self], shares 1/6, 1/6, 2/3
+    "pkd_text": "preset: paper_text",  # the paper's text: [mv, residual, iframe], the same shares
+    "pkd_reverse": "teachers: [iframe, residual, mv]",  # the paper's reverse-order ablation
+    "pkd_iframe": "teachers: [iframe]",  # the paper's single I-frame teacher
+    "pkd_weak_to_strong": "teachers: [iframe, mv, residual]",  # this data's networks, weakest to strongest
 }
 EXIT_SETTINGS = "epochs: 20, optimizer: {name: adam, lr: 0.002}, scheduler: {name: cosine}"
 
 
 def schedules_override() -> str:
-    extra = "".join(f", {{name: pkd, label: {label}, teachers: {order}, {EXIT_SETTINGS}}}" for label, order in ABLATIONS.items())
+    extra = "".join(f", {{name: pkd, label: {label}, {settings}, {EXIT_SETTINGS}}}" for label, settings in ABLATIONS.items())
     return (
         f"schedules=[{{name: ce, {EXIT_SETTINGS}}}, {{name: pkd, teachers: [mv, residual, iframe], {EXIT_SETTINGS}}}{extra}]"
     )
@@ -82,14 +88,15 @@ def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
         for schedule, values in per_schedule.items():
             differences[schedule].append(statistics.fmean(values))
     ensembles: dict[tuple, list[float]] = defaultdict(list)
-    wise_minus_sum: dict[str, list[float]] = defaultdict(list)
+    wise_minus: dict[str, dict[str, list[float]]] = {"sum": defaultdict(list), "mean": defaultdict(list)}
     for report in reports:
         by_name = {(e["schedule"], e["name"]): e["top1"] for e in report["ensembles"]}
         for key, value in by_name.items():
             ensembles[key].append(value)
         for schedule in {s for s, _ in by_name}:
-            if (schedule, "wise") in by_name and (schedule, "sum") in by_name:
-                wise_minus_sum[schedule].append(by_name[(schedule, "wise")] - by_name[(schedule, "sum")])
+            for baseline, differences_of in wise_minus.items():
+                if (schedule, "wise") in by_name and (schedule, baseline) in by_name:
+                    differences_of[schedule].append(by_name[(schedule, "wise")] - by_name[(schedule, baseline)])
     curve: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for report in reports:
         for point in report["early_exit"]:
@@ -105,7 +112,8 @@ def aggregate(reports: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "exit_difference_vs_ce": {schedule: spread(values) for schedule, values in differences.items()},
         "ensembles": [{"schedule": s, "name": n, "top1": spread(v)} for (s, n), v in ensembles.items()],
-        "wise_minus_sum": {schedule: spread(values) for schedule, values in wise_minus_sum.items()},
+        "wise_minus_sum": {schedule: spread(values) for schedule, values in wise_minus["sum"].items()},
+        "wise_minus_mean": {schedule: spread(values) for schedule, values in wise_minus["mean"].items()},
         "early_exit": [
             {
                 "schedule": s, "ensembler": e, "segments": json.loads(seg), "threshold": t,
@@ -149,10 +157,11 @@ def markdown(summary: dict[str, Any]) -> str:
     ensemble_schedules = list(dict.fromkeys(e["schedule"] for e in summary["ensembles"]))
     names = list(dict.fromkeys(e["name"] for e in summary["ensembles"]))
     ensembles = {(e["schedule"], e["name"]): e["top1"] for e in summary["ensembles"]}
-    lines += ["| exits of | " + " | ".join(names) + " | WISE - sum |", "|---|" + "---:|" * (len(names) + 1)]
+    lines += ["| exits of | " + " | ".join(names) + " | WISE - sum | WISE - mean |", "|---|" + "---:|" * (len(names) + 2)]
     for schedule in ensemble_schedules:
         cells = [_pm(ensembles[(schedule, name)]) for name in names]
-        lines.append(f"| {schedule} | " + " | ".join(cells) + f" | {_pm(summary['wise_minus_sum'][schedule], signed=True)} |")
+        versus = [_pm(summary[f"wise_minus_{baseline}"][schedule], signed=True) for baseline in ("sum", "mean")]
+        lines.append(f"| {schedule} | " + " | ".join(cells + versus) + " |")
     lines += ["", "**Early exit** (WISE on the PKD exits, all 5 segments; GMACs per video):", ""]
     lines += ["| threshold | top-1 | GMACs/video | of the full ensemble |", "|---:|---:|---:|---:|"]
     for point in summary["early_exit"]:

@@ -26,6 +26,7 @@ from pkd_toolkit.report.markdown import markdown
 from pkd_toolkit.run_folder.layout import (
     BACKBONE_SCHEDULE,
     MARKDOWN_FILE,
+    NOTES_FILE,
     REPORT_FILE,
     SCORES_DIR,
     score_path,
@@ -56,6 +57,7 @@ def build_report(
     rows = exit_rows(score_sets)
     report: dict[str, Any] = {
         "recipe": recipe.name,
+        "notes": read_notes(run_dir),
         "exits": rows,
         "comparison": comparison_rows(rows, baseline_schedule(recipe)),
         **{section: [] for section in ENSEMBLE_SECTIONS},
@@ -97,6 +99,15 @@ def rebuild_report(run_dir: Path, recipe: RecipeBase, registry: ComponentRegistr
     previous = read_report(run_dir) or {}  # first: a damaged report stops before anything is written
     kept = {key: previous[key] for key in RUN_ONLY if key in previous}
     return build_report(run_dir, recipe, registry, load_score_sets(run_dir), previous.get("seconds"), extra=kept)
+
+
+def read_notes(run_dir: Path) -> dict[str, Any]:
+    """The decisions taken while training (``notes.json``; empty when none was)."""
+    path = run_dir / NOTES_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError) as error:
+        raise PkdError(f"{path}: not readable JSON ({error})") from None
 
 
 def read_report(run_dir: Path) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@
     ensembles/<schedule>/report.json  that schedule's ensembles and early-exit points
     ensembles/<schedule>/early_exit.md, early_exit.png   its accuracy-versus-cost table and plot
     confusion/<schedule>/<network>-<exit>.csv, .png       confusion matrices of the test split
+    notes.json                        decisions taken while training (e.g. a teacher order chosen from accuracies)
     report.json, report.md            the run's report
 
 ``<schedule>`` is a schedule's label, or ``backbone`` for the networks' own
@@ -36,6 +37,7 @@ ENSEMBLES_REPORT = "report.json"
 EARLY_EXIT_TABLE = "early_exit.md"
 EARLY_EXIT_PLOT = "early_exit.png"
 CONFUSION_DIR = "confusion"
+NOTES_FILE = "notes.json"
 REPORT_FILE = "report.json"
 MARKDOWN_FILE = "report.md"
 
