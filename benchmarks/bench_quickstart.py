@@ -10,8 +10,15 @@ tables the README shows, and ``OUT/seeds.json``); this script adds the
 README's plot of the PKD exits' early-exit curve. With ablations (the default)
 every run also trains, in lockstep with ``ce`` and ``pkd`` (the same batches,
 the same frozen backbones), the PKD variants listed in ``ABLATIONS``, each
-appended to the recipe's schedules with ``--set 'schedules+=...'``. Finished
-seeds are kept: run it again to continue an interrupted benchmark.
+appended to the recipe's schedules with ``--set 'schedules+=...'``: PKD as the
+released code runs it (``pkd_code``: MV, residual, then each network's own
+head, shares 1/6, 1/6, 2/3), PKD as the paper's text states it (``pkd_text``:
+MV, residual, I-frame, the same shares), the paper's two PKD ablations (the
+reverse teacher order and a single I-frame teacher) and PKD with the teachers
+ordered from the weakest to the strongest network *of this data set* (see the
+README for why). Every schedule's exits get the recipe's ensembles (``sum``,
+``mean``, ``fusion``, ``wise``). Finished seeds are kept: run it again to
+continue an interrupted benchmark.
 """
 
 from __future__ import annotations
@@ -28,21 +35,23 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = "quickstart"  # the packaged recipe (recipes/quickstart.yaml)
 PKD = [sys.executable, "-m", "pkd_toolkit"]
 
-# PKD ablations trained beside the recipe's own `ce` and `pkd` schedules: label -> teacher order.
+# PKD variants trained beside the recipe's own `ce` and `pkd` schedules: label -> the variant's PKD settings.
 ABLATIONS = {
-    "pkd_reverse": ["iframe", "residual", "mv"],  # the paper's reverse-order ablation
-    "pkd_iframe": ["iframe"],  # the paper's single I-frame teacher
-    "pkd_weak_to_strong": ["iframe", "mv", "residual"],  # this data's networks, weakest to strongest
+    "pkd_code": "preset: published_code",  # the released code: [mv, residual, self], shares 1/6, 1/6, 2/3
+    "pkd_text": "preset: paper_text",  # the paper's text: [mv, residual, iframe], the same shares
+    "pkd_reverse": "teachers: [iframe, residual, mv]",  # the paper's reverse-order ablation
+    "pkd_iframe": "teachers: [iframe]",  # the paper's single I-frame teacher
+    "pkd_weak_to_strong": "teachers: [iframe, mv, residual]",  # this data's networks, weakest to strongest
 }
 # The same training as the recipe's `pkd` schedule, so that the ablations run in lockstep with it.
 EXIT_SETTINGS = "epochs: 20, optimizer: {name: adam, lr: 0.002}, scheduler: {name: cosine}"
 
 
 def ablation_overrides() -> list[str]:
-    """``--set 'schedules+={name: pkd, label: ..., teachers: [...], ...}'`` for every ablation."""
+    """``--set 'schedules+={name: pkd, label: ..., <its settings>, ...}'`` for every ablation."""
     overrides = []
-    for label, teachers in ABLATIONS.items():
-        overrides += ["--set", f"schedules+={{name: pkd, label: {label}, teachers: [{', '.join(teachers)}], {EXIT_SETTINGS}}}"]
+    for label, settings in ABLATIONS.items():
+        overrides += ["--set", f"schedules+={{name: pkd, label: {label}, {settings}, {EXIT_SETTINGS}}}"]
     return overrides
 
 

@@ -16,7 +16,8 @@ The contract, by step of a run:
 - data: :class:`Dataset`, :class:`Modality`, :class:`Clip`, :class:`ClipBatch`,
   :class:`SkippedSample`;
 - networks: :class:`Backbone`, :class:`StageInfo`, :class:`ExitHead`,
-  :class:`ExitOutputs`, :class:`MultiExitNetwork`, :data:`FINAL`, :func:`meta_copy`;
+  :class:`ExitOutputs`, :class:`MultiExitNetwork`, :data:`FINAL`, :func:`meta_copy`,
+  :class:`WeightSource`, :class:`WeightSources`;
 - schedules: :class:`Objective`, :class:`Stage`, :class:`StepContext`,
   :class:`ScheduleContext`, :class:`SchedulePlan`, :func:`seeded`;
 - ensembles: :class:`Ensembler`, :class:`ScoreSet`, :class:`ExitScores`,
@@ -37,7 +38,7 @@ from pkd_toolkit.atomic import atomic_path, write_json, write_text
 from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, Modality, SkippedSample, Split
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks import FINAL
-from pkd_toolkit.plugin.registry import ComponentConfig, Registrar
+from pkd_toolkit.plugin.registry import ComponentConfig, Registrar, choices_hint
 from pkd_toolkit.recipe.settings import (
     ExitConfig,
     ExitScheduleConfig,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editor
     from pkd_toolkit.ensembles.protocol import Ensembler, default_order, member_logits, network_of, resolve_order
     from pkd_toolkit.networks.cost import meta_copy
     from pkd_toolkit.networks.multi_exit import Backbone, ExitHead, ExitOutputs, MultiExitNetwork, StageInfo
+    from pkd_toolkit.networks.weight_sources import WeightSource, WeightSources
     from pkd_toolkit.run_folder.run import Run
     from pkd_toolkit.scores.files import ExitScores, ScoreSet
     from pkd_toolkit.scores.metrics import topk_accuracy
@@ -82,12 +84,15 @@ _LAZY = {
     "ExitScores": "pkd_toolkit.scores.files",
     "topk_accuracy": "pkd_toolkit.scores.metrics",
     "Run": "pkd_toolkit.run_folder.run",
+    "WeightSource": "pkd_toolkit.networks.weight_sources",
+    "WeightSources": "pkd_toolkit.networks.weight_sources",
 }
 
 __all__ = [  # the light names, then the heavy ones of _LAZY
     "__version__",
     "atomic_path",
     "check_known",
+    "choices_hint",
     "Clip",
     "ClipBatch",
     "ComponentConfig",
@@ -131,6 +136,8 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "ExitScores",
     "topk_accuracy",
     "Run",
+    "WeightSource",
+    "WeightSources",
 ]
 
 

@@ -272,11 +272,12 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
 # -- networks --------------------------------------------------------------------------------
 
 
-def _timm_backbone(model: str, *, in_chans: int = 3, num_classes: int = 5, **options: Any):
+def _timm_backbone(model: str, *, in_chans: int = 3, num_classes: int = 5, weight_sources: Any = None, **options: Any):
     from pkd_plugins.timm_backbones.backbone import build_timm_backbone
     from pkd_plugins.timm_backbones.config import TimmBackboneConfig
 
-    return build_timm_backbone(TimmBackboneConfig(model=model, **options), in_chans=in_chans, num_classes=num_classes)
+    config = TimmBackboneConfig(model=model, **options)
+    return build_timm_backbone(config, in_chans=in_chans, num_classes=num_classes, weight_sources=weight_sources)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ a run folder and loads the final checkpoint into them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan, Stage
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks.multi_exit import MultiExitNetwork
 from pkd_toolkit.plugin.registry import ComponentRegistry
-from pkd_toolkit.recipe.settings import RecipeBase
+from pkd_toolkit.recipe.settings import RecipeBase, section_label
 from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, last_checkpoint
 
 
@@ -52,62 +52,97 @@ class Assembly:
         return ([first] if first is not None else []) + _lockstep(self.plans)
 
 
-def assemble(recipe: RecipeBase, registry: ComponentRegistry, num_classes: int) -> Assembly:
+@dataclass(frozen=True)
+class RunServices:
+    """What a training run offers schedules beyond the networks (see ``ScheduleContext``); absent when a finished
+    run is only loaded."""
+
+    network_accuracies: Callable[[], dict[str, float]]
+    note: Callable[[str, Any, str], None]
+
+
+def assemble(
+    recipe: RecipeBase, registry: ComponentRegistry, num_classes: int, services: RunServices | None = None
+) -> Assembly:
     """Build the networks and plan every schedule (nothing trained, nothing read from disk but given weights)."""
     modalities = {key: registry.build("modalities", section) for key, section in recipe.modalities.items()}
     networks = build_networks(recipe, registry, modalities, num_classes)
     model = RunModel(networks)
-    plans = plan_schedules(recipe, registry, networks, num_classes)
+    plans = plan_schedules(recipe, registry, networks, num_classes, services)
     for label, plan in plans.items():
         model.schedules[label] = plan.modules
     return Assembly(recipe, modalities, model, plans)
 
 
 def plan_schedules(
-    recipe: RecipeBase, registry: ComponentRegistry, networks: Mapping[str, MultiExitNetwork], num_classes: int
+    recipe: RecipeBase,
+    registry: ComponentRegistry,
+    networks: Mapping[str, MultiExitNetwork],
+    num_classes: int,
+    services: RunServices | None = None,
 ) -> dict[str, SchedulePlan]:
     """Each schedule's plan, its objectives and evaluations named ``<label>/...``."""
     make_exits = exit_maker(recipe, registry, networks, num_classes)
     plans: dict[str, SchedulePlan] = {}
     for section in recipe.schedules:
-        label = schedule_label(section)
+        label = section_label(section)
         if label in plans or label == BACKBONE_SCHEDULE:
             raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
         schedule = registry.build("schedules", section)
         context = ScheduleContext(label, recipe, dict(networks), num_classes, make_exits, registry)
+        if services is not None:
+            context.network_accuracies = services.network_accuracies
+            context.note = _labelled_note(label, services.note)
         plans[label] = _namespaced(label, schedule.plan(context))
     return plans
 
 
-def schedule_label(section: Any) -> str:
-    """What names a schedule's stages, score files and report rows: its ``label``, else its component's name."""
-    return getattr(section, "label", None) or section.name
+def _labelled_note(label: str, note: Callable[[str, Any, str], None]) -> Callable[[str, Any, str], None]:
+    return lambda key, value, message: note(f"{label}.{key}", value, message)
 
 
 def _namespaced(label: str, plan: SchedulePlan) -> SchedulePlan:
-    """Prefix objective and evaluation names with the schedule's label, so merged stages keep them apart."""
+    """Prefix objective and evaluation names with the schedule's label, so merged stages keep them apart; a stage
+    that may run in lockstep is named ``<label>-<name>`` too (the name it keeps if it runs alone)."""
     stages = []
     for stage in plan.stages:
         objectives = [replace(o, name=f"{label}/{o.name}") for o in stage.objectives]
         evaluate = {f"{label}/{key}": network for key, network in stage.evaluate.items()}
-        stages.append(replace(stage, objectives=objectives, evaluate=evaluate))
+        name = f"{label}-{stage.name}" if stage.lockstep else stage.name
+        stages.append(replace(stage, name=name, objectives=objectives, evaluate=evaluate))
     return replace(plan, stages=stages)
 
 
 def _lockstep(plans: Mapping[str, SchedulePlan]) -> list[Stage]:
-    """Each schedule's stages in order; stages sharing a lockstep key and length become one."""
-    merged: list[Stage] = []
+    """Each schedule's stages in order; stages sharing a lockstep key and length become one.
+
+    A merged stage is named by its lockstep key (``exits``) when it is the only
+    stage with that key; stages with the key that cannot merge (other epochs:
+    e.g. the published 150 CE and 300 PKD epochs) keep their labelled names.
+    """
+    groups: list[list[Stage]] = []
     for plan in plans.values():
         for stage in plan.stages:
-            twin = next(
-                (s for s in merged if stage.lockstep and s.lockstep == stage.lockstep and s.epochs == stage.epochs), None
-            )
+            twin = next((g for g in groups if stage.lockstep and g[0].lockstep == stage.lockstep and g[0].epochs == stage.epochs), None)
             if twin is None:
-                merged.append(replace(stage, name=stage.lockstep or stage.name))
+                groups.append([stage])
             else:
-                twin.objectives = [*twin.objectives, *stage.objectives]
-                twin.train_modules = [*twin.train_modules, *stage.train_modules]
-                twin.evaluate = {**twin.evaluate, **stage.evaluate}
+                twin.append(stage)
+    keys = [group[0].lockstep for group in groups if group[0].lockstep]
+    merged = []
+    for group in groups:
+        first = group[0]
+        name = first.lockstep if first.lockstep and keys.count(first.lockstep) == 1 else first.name
+        merged.append(
+            replace(
+                first,
+                name=name,
+                objectives=[o for stage in group for o in stage.objectives],
+                train_modules=[m for stage in group for m in stage.train_modules],
+                evaluate={key: network for stage in group for key, network in stage.evaluate.items()},
+                setup=[call for stage in group for call in stage.setup],
+            )
+        )
     names = [stage.name for stage in merged]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pkd_toolkit import console
-from pkd_toolkit.atomic import write_text
+from pkd_toolkit.atomic import write_json, write_text
 from pkd_toolkit.engine.progress import Cadence, Tracker
-from pkd_toolkit.run_folder.layout import LOG_FILE, METRICS_FILE, TENSORBOARD_DIR
+from pkd_toolkit.run_folder.layout import LOG_FILE, METRICS_FILE, NOTES_FILE, TENSORBOARD_DIR
 
 T = TypeVar("T")
 
@@ -42,6 +42,15 @@ class Monitor:
         if self.enabled:
             self.logger.info(message)
             console.err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def note(self, key: str, value: Any, message: str) -> None:
+        """Log a decision taken while training and keep it in notes.json (``key``: value) for the report."""
+        self.info(message)
+        if not self.enabled:
+            return
+        path = self.run_dir / NOTES_FILE
+        notes = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        write_json(path, {**notes, key: value})
 
     def record(self, record: dict[str, Any], step: int | None = None) -> None:
         """Append one JSON line to metrics.jsonl (and scalars to TensorBoard)."""

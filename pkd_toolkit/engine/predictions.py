@@ -13,6 +13,8 @@ import torch.distributed as dist
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.runtime import Runtime
 from pkd_toolkit.engine.stages import StepContext
+from pkd_toolkit.networks import FINAL
+from pkd_toolkit.scores.metrics import topk_accuracy
 
 if TYPE_CHECKING:
     from pkd_toolkit.networks.multi_exit import MultiExitNetwork
@@ -61,6 +63,21 @@ def predict(
         logits={key: {e: np.concatenate(parts) for e, parts in exits.items()} for key, exits in logits.items()},
     )
     return gather(local, runtime) if runtime.distributed else local
+
+
+def head_accuracies(
+    networks: Mapping[str, MultiExitNetwork],
+    loader: torch.utils.data.DataLoader,
+    runtime: Runtime,
+    modalities: Mapping[str, str],
+    monitor: Monitor,
+) -> dict[str, float]:
+    """Top-1 of each network's own head (its ``final`` exit, segment consensus) over ``loader``."""
+    keyed = {name: (name, network) for name, network in networks.items()}
+    predictions = predict(keyed, loader, runtime, modalities, monitor, "network accuracies")
+    return {
+        name: topk_accuracy(exits[FINAL].mean(axis=1), predictions.labels) for name, exits in predictions.logits.items()
+    }
 
 
 def gather(local: Predictions, runtime: Runtime) -> Predictions:

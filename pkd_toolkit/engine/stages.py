@@ -57,6 +57,9 @@ class Stage:
     train_modules: list[nn.Module] = field(default_factory=list)
     evaluate: dict[str, MultiExitNetwork] = field(default_factory=dict)
     lockstep: str | None = None
+    setup: list[Callable[[], None]] = field(default_factory=list)
+    """Called when the stage starts, and again when a resumed run continues it, before its first step: decisions
+    that need the trained networks of earlier stages (e.g. a teacher order from their accuracies)."""
 
 
 @dataclass
@@ -102,9 +105,24 @@ class StepContext:
         self.metrics[name] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
 
 
+def _not_measured() -> dict[str, float]:
+    raise RuntimeError("the networks' accuracies are measured by the engine when a stage starts, not while planning")
+
+
+def _not_kept(key: str, value: Any, message: str) -> None:
+    """Outside a run (pkd predict rebuilding a plan) there is nowhere to keep a note."""
+
+
 @dataclass
 class ScheduleContext:
-    """What a schedule's ``plan`` may use: the run's trained base networks and how to make new exits."""
+    """What a schedule's ``plan`` may use: the run's trained base networks and how to make new exits.
+
+    ``network_accuracies()`` gives each base network's top-1 (its own head) on the
+    split that chooses settings (the validation split, or the train split when
+    the recipe has none); it is measured on first call, so call it from a
+    stage's ``setup``, not from ``plan``. ``note(key, value, message)`` logs a
+    decision and keeps it for the report (``notes.<label>.<key>``).
+    """
 
     label: str
     recipe: RecipeBase
@@ -112,6 +130,8 @@ class ScheduleContext:
     num_classes: int
     new_exits: Callable[[str], MultiExitNetwork]  # network name -> same backbone, fresh exit heads
     registry: Any
+    network_accuracies: Callable[[], dict[str, float]] = _not_measured
+    note: Callable[[str, Any, str], None] = _not_kept
 
     def network_names(self) -> list[str]:
         return list(self.networks)

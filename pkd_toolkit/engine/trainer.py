@@ -92,6 +92,8 @@ class Trainer:
     def _run_stage(self, stage: Stage, index: int, position: Position, state: dict[str, Any] | None) -> None:
         start_epoch = position.epoch if state else 0
         self.run.hook.pkd_stage_start(run=self.run, stage=stage)
+        for prepare in stage.setup:
+            prepare()
         optimizers = {o.name: build_optimizer(o.parameters, o.optimizer, o.lr) for o in stage.objectives}
         schedulers = {o.name: build_scheduler(optimizers[o.name], o.scheduler, stage.epochs) for o in stage.objectives}
         scaler = torch.amp.GradScaler(self.runtime.device.type, enabled=self.runtime.amp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pkd_toolkit.errors import UsageError
 from pkd_toolkit.networks.multi_exit import Backbone, ExitHead, MultiExitNetwork
+from pkd_toolkit.networks.weight_sources import WeightSources
 from pkd_toolkit.plugin.registry import ComponentRegistry
 from pkd_toolkit.recipe.settings import NetworkBase
 
@@ -21,13 +22,15 @@ def build_network(
     """The network a recipe section describes: its backbone component, and its exits unless ``exits=False``.
 
     The backbone is built with ``factory(config, in_chans=..., num_classes=...,
-    load_pretrained=...)``; ``load_pretrained=False`` skips the pretrained
-    weights a backbone names (the architecture is enough to count costs).
+    load_pretrained=..., weight_sources=...)``; ``load_pretrained=False`` skips
+    the pretrained weights a backbone names (the architecture is enough to
+    count costs).
     ``label`` (the network's key in the recipe) names it in error messages.
     """
     backbone = registry.build(
-        "backbones", section.backbone, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained
-    )
+        "backbones", section.backbone, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained,
+        weight_sources=WeightSources(registry),
+    )  # fmt: skip
     heads = build_exit_heads(section, backbone, num_classes=num_classes, registry=registry, label=label) if exits else []
     return MultiExitNetwork(backbone, heads)
 

@@ -15,9 +15,11 @@ from typing import Any
 
 from pkd_toolkit.data.protocol import Dataset
 from pkd_toolkit.engine import checkpoint
-from pkd_toolkit.engine.assembly import assemble
+from pkd_toolkit.engine.assembly import Assembly, RunServices, assemble
+from pkd_toolkit.engine.loaders import eval_loader
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.run_model import RunModel
+from pkd_toolkit.engine.predictions import head_accuracies
 from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main, start_runtime, stop_runtime
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
@@ -88,7 +90,15 @@ def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str
 def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
     recipe = run.recipe
     seed_everything(recipe.seed)
-    assembly = assemble(recipe, run.plugins.registry, len(classes))
+    accuracies: dict[str, float] = {}
+
+    def network_accuracies() -> dict[str, float]:
+        """Measured once, when a stage first asks for them (after stage (a) trained the networks)."""
+        if not accuracies:
+            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor))
+        return accuracies
+
+    assembly = assemble(recipe, run.plugins.registry, len(classes), RunServices(network_accuracies, monitor.note))
     modalities = assembly.used_modalities()
     splits = Splits(
         train=_non_empty(dataset.split("train", modalities=modalities, training=True), "train", recipe),
@@ -97,8 +107,7 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
     stages = assembly.stages()
     state = _resume_state(run, assembly.model, monitor)
     assembly.model.to(runtime.device)
-    network_modality = {name: assembly.modality_of(name) for name in recipe.networks}
-    Trainer(run, assembly.model, runtime, monitor, splits, network_modality).fit(stages, state)
+    Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly)).fit(stages, state)
     scoring_started = time.monotonic()
     score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor)
     scoring = round(time.monotonic() - scoring_started, 1)
@@ -120,6 +129,22 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
     )
     print_tables(report)
     return report
+
+
+def _measure_networks(
+    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor
+) -> dict[str, float]:
+    """Each base network's top-1 on the split that chooses settings: the train videos with test-time transforms."""
+    chooser = dataset.split("train", modalities=assembly.used_modalities(), training=False)
+    loader = eval_loader(chooser, run.recipe.train, runtime)
+    accuracies = head_accuracies(assembly.networks, loader, runtime, network_modality(assembly), monitor)
+    shown = ", ".join(f"{name} {100 * value:.1f}%" for name, value in accuracies.items())
+    monitor.note("network_accuracy", accuracies, f"the networks' own heads, top-1 on the train split: {shown}")
+    return accuracies
+
+
+def network_modality(assembly: Assembly) -> dict[str, str]:
+    return {name: assembly.modality_of(name) for name in assembly.recipe.networks}
 
 
 def _non_empty(split: Any, name: str, recipe: RecipeBase) -> Any:

@@ -58,9 +58,12 @@ def pkd_add_modalities(registry: Registrar) -> None:
 def pkd_add_backbones(registry: Registrar) -> None:
     """Register backbone components: feature extractors with named stages.
 
-    ``factory(config, *, in_chans, num_classes, load_pretrained=True)`` returns
-    a :class:`pkd_toolkit.api.Backbone`; with ``load_pretrained=False`` it
-    builds the architecture without reading any weights file (``pkd summary``).
+    ``factory(config, *, in_chans, num_classes, load_pretrained=True,
+    weight_sources)`` returns a :class:`pkd_toolkit.api.Backbone`; with
+    ``load_pretrained=False`` it builds the architecture without reading any
+    weights (``pkd summary``); ``weight_sources`` (a
+    :class:`pkd_toolkit.api.WeightSources`) gives the registered weight sources
+    by name.
     """
 
 
@@ -93,6 +96,17 @@ def pkd_add_ensemblers(registry: Registrar) -> None:
     ``order``, ``fit(scores)`` on a held-out or train split's score files,
     ``stage_logits(exit_logits)`` (the ensemble at each stage of the order) and
     a JSON-able ``state_dict()``/``load_state_dict()``.
+    """
+
+
+@hookspec
+def pkd_add_weight_sources(registry: Registrar) -> None:
+    """Register weight sources: named pretrained weights a backbone's ``pretrained:`` may ask for.
+
+    ``factory(config)`` returns a :class:`pkd_toolkit.api.WeightSource`:
+    ``state_dict(architecture)`` gives the weights for that architecture (a timm
+    model name for the built-in backbone) in its key layout, or raises
+    ``PkdError`` naming what is missing (a package to install, a file).
     """
 
 

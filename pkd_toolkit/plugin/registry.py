@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "exits": "exit",
     "schedules": "schedule",
     "ensemblers": "ensembler",
+    "weight_sources": "weight source",
 }
 
 

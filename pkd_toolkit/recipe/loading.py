@@ -42,6 +42,7 @@ def validate_source(source: YamlSource, registry: ComponentRegistry, overrides: 
         set_by[apply_override(data, text, model)] = text
     context = {section: _keys(data.get(section)) for section in ("networks", "modalities")}
     context["schedules"] = _labels(data.get("schedules"))
+    context["weight_sources"] = registry.names("weight_sources")
     try:
         return model.model_validate(data, context=context)
     except ValidationError as error:

@@ -25,6 +25,7 @@ PLACES = {
     "exits": "each item of `networks.<name>.exits:`",
     "schedules": "each item of `schedules:`",
     "ensemblers": "each item of `ensembles:`",
+    "weight_sources": "a backbone's `pretrained:`, by name",
 }
 
 

@@ -35,6 +35,7 @@ from pkd_toolkit.report.markdown import markdown
 from pkd_toolkit.run_folder.layout import (
     BACKBONE_SCHEDULE,
     MARKDOWN_FILE,
+    NOTES_FILE,
     REPORT_FILE,
     SCORES_DIR,
     score_path,
@@ -74,6 +75,7 @@ def build_report(
     report: dict[str, Any] = {
         "recipe": recipe.name,
         **(extra or {}),
+        "notes": read_notes(trained_in or run_dir),
         "exits": rows,
         "comparison": comparison_rows(rows, baseline_schedule(recipe)),
         **{section: [] for section in REPORT_SECTIONS},
@@ -142,6 +144,15 @@ def rebuild_report(
     return build_report(
         out or run_dir, recipe, registry, score_sets, previous.get("seconds"), extra=kept, trained_in=run_dir, progress=progress
     )
+
+
+def read_notes(run_dir: Path) -> dict[str, Any]:
+    """The decisions taken while training (``notes.json``; empty when none was)."""
+    path = run_dir / NOTES_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError) as error:
+        raise PkdError(f"{path}: not readable JSON ({error})") from None
 
 
 def read_report(run_dir: Path) -> dict[str, Any] | None:

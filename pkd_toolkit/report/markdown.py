@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,6 +21,9 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("skipped"):
         lines += [f"{len(report['skipped'])} sample(s) could not be read and were skipped:", ""]
         lines += [f"- `{entry['sample']}`: {entry['problem']}" for entry in report["skipped"]] + [""]
+    if report.get("notes"):
+        lines += ["Decisions taken while training:", ""]
+        lines += [f"- `{key}`: {json.dumps(value)}" for key, value in report["notes"].items()] + [""]
     lines += figures_markdown(report.get("figures") or {})
     lines += section(exits_table(report))
     if report["comparison"]:

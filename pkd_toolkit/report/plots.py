@@ -93,7 +93,7 @@ def plot_training_curves(curves: Sequence[dict[str, Any]], path: Path, *, title:
     for (losses, evaluations), stage in zip(rows, curves, strict=False):
         for objective, values in stage["losses"].items():
             losses.plot(stage["epochs"][-len(values) :], values, marker="o", markersize=2, label=objective)
-        losses.set_title(f"{stage['stage']}: training loss per objective")
+        losses.set_title(f"{stage['stage']}: training loss per objective", fontsize="medium")
         losses.set_ylabel("loss")
         for network, curve in stage["evaluations"].items():
             mean = network == MEAN
@@ -101,7 +101,7 @@ def plot_training_curves(curves: Sequence[dict[str, Any]], path: Path, *, title:
                 curve["epochs"], [100 * value for value in curve["top1"]], marker="o", markersize=3, label=network,
                 color="black" if mean else None, linewidth=2.5 if mean else 1.2,
             )  # fmt: skip
-        evaluations.set_title(f"{stage['stage']}: periodic evaluation, mean top-1 of each network's exits")
+        evaluations.set_title(f"{stage['stage']}: periodic top-1 per network (mean of its exits)", fontsize="medium")
         evaluations.set_ylabel(f"top-1 on the {stage.get('split') or 'test'} split (%)")
         for axes in (losses, evaluations):
             axes.set_xlabel("epoch")

@@ -89,17 +89,19 @@ def _comparison_means(runs: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def _ensemble_differences(runs: list[dict]) -> list[dict[str, Any]]:
-    """Per schedule, each ensemble minus the recipe's first ensemble (e.g. wise - sum), as a spread over runs."""
+    """Per schedule, the recipe's last ensemble (the early-exit one: WISE in the ready-made recipes) minus each
+    of the others (``wise - sum``, ``wise - mean``), as a spread over runs."""
     differences: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for run in runs:
         by_schedule: dict[str, list[dict]] = defaultdict(list)
         for entry in run.get("ensembles", []):
             by_schedule[entry["schedule"]].append(entry)
         for schedule, entries in by_schedule.items():
-            for entry in entries[1:]:
-                differences[(schedule, entry["name"], entries[0]["name"])].append(entry["top1"] - entries[0]["top1"])
+            last = entries[-1]
+            for other in entries[:-1]:
+                differences[(schedule, last["name"], other["name"])].append(last["top1"] - other["top1"])
     return [
-        {"schedule": schedule, "ensemble": name, "minus": base, "difference": spread(values)}
-        for (schedule, name, base), values in differences.items()
+        {"schedule": schedule, "ensemble": name, "minus": other, "difference": spread(values)}
+        for (schedule, name, other), values in differences.items()
         if len(values) == len(runs)
     ]

@@ -75,17 +75,18 @@ def seed_tables(summary: dict[str, Any]) -> list[TableData]:
     tables = [TableData(f"Accuracy per exit (top-1 %, {over})", ["schedule", "network", "exit", "top-1", "GMACs/frame"], exits, 3)]
     if summary["comparison"]:
         tables.append(_seed_comparison(summary, over))
-    differences = {(d["schedule"], d["ensemble"]): d for d in summary["ensemble_differences"]}
-    base = next(iter(differences.values()))["minus"] if differences else ""
+    # The last ensemble against each other one: a column "wise minus it", on the other ensembles' rows.
+    versus = {(d["schedule"], d["minus"]): d for d in summary["ensemble_differences"]}
+    last = next(iter(versus.values()))["ensemble"] if versus else ""
     ensembles = [
         [
             e["schedule"], e["name"], mean_sd(e["top1"]), f"{e['gmacs_per_video']:.3f}",
-            mean_sd(differences[(e["schedule"], e["name"])]["difference"], signed=True) if (e["schedule"], e["name"]) in differences else "",
+            mean_sd(versus[(e["schedule"], e["name"])]["difference"], signed=True) if (e["schedule"], e["name"]) in versus else "",
         ]  # fmt: skip
         for e in summary["ensembles"]
     ]
     if ensembles:
-        headers = ["schedule", "ensemble", "top-1", "GMACs/video", f"minus {base}" if base else "difference"]
+        headers = ["schedule", "ensemble", "top-1", "GMACs/video", f"{last} minus it" if last else "difference"]
         tables.append(TableData(f"Full ensembles (top-1 %, {over})", headers, ensembles, 2))
     points = [
         [

@@ -15,6 +15,7 @@
     confusion/<schedule>/<network>-<exit>.csv, .png       confusion matrices of the test split, per exit
     confusion/<schedule>/ensembles/<ensemble>.csv, .png   ... and per full ensemble
     training_curves.png               loss per objective and the periodic evaluation, per stage
+    notes.json                        decisions taken while training (e.g. a teacher order chosen from accuracies)
     report.json, report.md            the run's report (it opens with how it was produced)
     tests/<name>/                     `pkd test`: the test split scored again from a checkpoint, with its
                                       own recipe.yaml, scores/, ensembles/, confusion/ and report (never
@@ -45,6 +46,7 @@ ENSEMBLES_REPORT = "report.json"
 EARLY_EXIT_TABLE = "early_exit.md"
 EARLY_EXIT_PLOT = "early_exit.png"
 CONFUSION_DIR = "confusion"
+NOTES_FILE = "notes.json"
 REPORT_FILE = "report.json"
 MARKDOWN_FILE = "report.md"
 TRAINING_CURVES = "training_curves.png"

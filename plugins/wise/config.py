@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from pkd_toolkit.api import ComponentConfig, check_known
 
@@ -40,6 +40,10 @@ class SumConfig(OrderedEnsemblerConfig):
     """Every exit weighs 1: the plain sum of the exits' logits ("no scaling")."""
 
 
+class MeanConfig(OrderedEnsemblerConfig):
+    """No scaling, as released: stage k averages its k exits, the last stage the networks' final heads."""
+
+
 class FusionConfig(OrderedEnsemblerConfig):
     """A fixed weight per network. Its default order is the networks' final exits (CoViAR's late fusion)."""
 
@@ -57,8 +61,21 @@ class FusionConfig(OrderedEnsemblerConfig):
         return value
 
 
+WISE_PRESETS: dict[str, dict[str, Any]] = {
+    # COVIAR_backbone/wise_ucf101_kinetics_pretrained.py and hmdb_wise.py
+    "published_code": {"fit_first_stage": False, "final_stage": "fusion", "stage_mean": True, "keep_sum_if_worse": False},
+}
+
+
 class WiseConfig(OrderedEnsemblerConfig):
-    """Learned weights: stage k's logits are sum_j<=k beta[k, j] * z_j, fitted on the train split."""
+    """Learned weights: stage k's logits are sum_j<=k beta[k, j] * z_j, fitted on held-out (or train) scores."""
+
+    preset: Literal["published_code"] | None = Field(
+        default=None,
+        description="published_code: as the released code: the first stage unfitted, the last a fixed fusion of "
+        "the final heads, each stage divided by its size, no guard (keep_sum_if_worse false); fills the settings "
+        "the section does not give (see docs/fidelity.md)",
+    )
 
     lr: Annotated[float, Field(gt=0)] = Field(default=0.1, description="learning rate of the full-batch SGD")
     iterations: Annotated[int, Field(ge=0)] = Field(default=500, description="SGD steps (0 keeps every beta at init)")
@@ -71,10 +88,42 @@ class WiseConfig(OrderedEnsemblerConfig):
     clamp_negative: bool = Field(default=False, description="clamp negative betas to 0 after every step")
     keep_sum_if_worse: bool = Field(
         default=True,
-        description="a stage whose fitted betas classify the training videos worse than the plain sum keeps the "
-        "sum's betas, so WISE never loses to 'sum' on the data it was fitted on (false: the published procedure "
-        "unguarded)",
+        description="a stage whose fitted betas classify the fitting videos worse than the plain sum keeps the "
+        "sum's betas, so WISE never loses to 'sum' on the data it was fitted on (our addition; false: the "
+        "published procedure unguarded)",
+    )
+    fit_first_stage: bool = Field(
+        default=True, description="fit a weight for the first stage too (false: its logits as they are, as released)"
+    )
+    final_stage: Literal["fitted", "fusion"] = Field(
+        default="fitted",
+        description="the last stage (the full ensemble): a fitted row over every exit, or a fixed weighted fusion "
+        "of the networks' final heads (final_weights), as released",
+    )
+    final_weights: dict[str, NonNegativeFloat] | None = Field(
+        default=None,
+        description="final_stage: fusion: the weight of each network's final head (networks left out weigh 1); "
+        "default CoViAR's iframe 2, mv 1, residual 1; the released per-split values are in the paper recipes",
+    )
+    stage_mean: bool = Field(
+        default=False,
+        description="divide each stage's logits by the number it adds up (the fusion stage: by the networks), as "
+        "the released code does before the softmax: the answers stay, the confidences (so early exit) change",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in WISE_PRESETS:
+            return {**WISE_PRESETS[data["preset"]], **data}
+        return data
 
-CONFIGS = {"sum": SumConfig, "fusion": FusionConfig, "wise": WiseConfig}
+    @field_validator("final_weights")
+    @classmethod
+    def _weighted_networks_exist(cls, value: dict[str, float] | None, info: ValidationInfo) -> dict[str, float] | None:
+        for name in value or ():
+            check_known(name, info, "networks")
+        return value
+
+
+CONFIGS = {"sum": SumConfig, "mean": MeanConfig, "fusion": FusionConfig, "wise": WiseConfig}

@@ -2,8 +2,9 @@
 
 Stage k's logits are ``sum_{j<=k} weights[k, j] * z_j`` over the raw
 (segment-consensus) logits ``z_j`` of the first k exits. ``sum`` fixes every
-weight to 1, ``fusion`` to the weight of the exit's network, ``wise`` learns
-them (:mod:`pkd_plugins.wise.fitting`). The matrix and the order are the whole
+weight to 1, ``mean`` to 1/k (its last stage averages the networks' final
+heads), ``fusion`` to the weight of the exit's network, ``wise`` learns them
+(:mod:`pkd_plugins.wise.fitting`). The matrix and the order are the whole
 fitted state, saved as JSON for ``pkd predict``.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pkd_toolkit.api import ScoreSet, default_order, member_logits, network_of, resolve_order, topk_accuracy
+from pkd_toolkit.api import ScoreSet, UsageError, default_order, member_logits, network_of, resolve_order, topk_accuracy
 
 # The published WISE order: residual IC1..IC4, MV IC1..IC4, I-frame IC1..IC3 and
 # the I-frame's final head, whose stage ensembles all twelve exits (the "final fusion").
@@ -24,6 +25,15 @@ COVIAR_WEIGHTS = {"iframe": 2.0, "mv": 1.0, "residual": 1.0}
 def plain_sum(members: int) -> np.ndarray:
     """The weights of the sum ensemble: 1 for every exit up to the stage."""
     return np.tril(np.ones((members, members)))
+
+
+def final_heads_row(order: list[str], weights: dict[str, float]) -> np.ndarray:
+    """A last stage that combines only each network's deepest exit of ``order``, with its network's weight (default 1)."""
+    row = np.zeros(len(order))
+    deepest = {network_of(key): index for index, key in enumerate(order)}  # the last listed exit of each network
+    for network, index in deepest.items():
+        row[index] = weights.get(network, 1.0)
+    return row
 
 
 def weighted_stages(weights: np.ndarray, exit_logits: np.ndarray) -> np.ndarray:
@@ -78,6 +88,23 @@ class SumEnsembler(LinearEnsembler):
         return plain_sum(len(self.order))
 
 
+class MeanEnsembler(LinearEnsembler):
+    """No scaling as the released code computes it: stage k averages its k exits; the last stage averages the
+    networks' final heads."""
+
+    def fitted_weights(self, scores: ScoreSet) -> np.ndarray:
+        stages = len(self.order)
+        if stages < 2:
+            raise UsageError(
+                f"'mean' averages the exits of each stage, and its order holds one exit ({', '.join(self.order)}): "
+                "list more exits, or use 'sum'"
+            )
+        weights = plain_sum(stages) / np.arange(1, stages + 1)[:, None]
+        finals = final_heads_row(self.order, {})
+        weights[-1] = finals / finals.sum()
+        return weights
+
+
 class FusionEnsembler(LinearEnsembler):
     """A fixed weight per network; by default CoViAR's 2:1:1 late fusion of the final exits."""
 
@@ -106,12 +133,18 @@ class WiseEnsembler(LinearEnsembler):
             members, scores.labels, l1=l1, lr=config.lr, iterations=config.iterations,
             init=config.init, clamp_negative=config.clamp_negative,
         )  # fmt: skip
+        plain = plain_sum(stages)
+        if not config.fit_first_stage:  # the released code: the first exit's logits as they are
+            weights[0] = plain[0]
+        if config.final_stage == "fusion":  # the released code: a fixed fusion of the final heads
+            weights[-1] = final_heads_row(self.order, config.final_weights or COVIAR_WEIGHTS)
         self.kept_sum = []
         if config.keep_sum_if_worse:
-            plain = plain_sum(stages)
             worse = _stage_top1(weights, members, scores.labels) < _stage_top1(plain, members, scores.labels)
             weights[worse] = plain[worse]
             self.kept_sum = [key for key, reverted in zip(self.order, worse, strict=True) if reverted]
+        if config.stage_mean:  # the released code divides each stage by how many logits it adds up
+            weights = weights / np.count_nonzero(structure(stages, config.final_stage == "fusion", self.order), axis=1)[:, None]
         return weights
 
     def state_dict(self) -> dict[str, Any]:
@@ -122,9 +155,17 @@ class WiseEnsembler(LinearEnsembler):
         self.kept_sum = [str(key) for key in state.get("kept_sum", [])]
 
 
+def structure(stages: int, fusion_last: bool, order: list[str]) -> np.ndarray:
+    """Which exits each stage may combine: every exit up to it, or only the final heads at a fusion last stage."""
+    allowed = plain_sum(stages)
+    if fusion_last:
+        allowed[-1] = final_heads_row(order, {}) > 0
+    return allowed
+
+
 def _stage_top1(weights: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:
     stages = weighted_stages(weights, members)
     return np.array([topk_accuracy(logits, labels) for logits in stages])
 
 
-IMPLEMENTATIONS = {"sum": SumEnsembler, "fusion": FusionEnsembler, "wise": WiseEnsembler}
+IMPLEMENTATIONS = {"sum": SumEnsembler, "mean": MeanEnsembler, "fusion": FusionEnsembler, "wise": WiseEnsembler}

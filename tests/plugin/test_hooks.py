@@ -126,6 +126,14 @@ def test_hook_pkd_add_ensemblers():
     assert callable(wise.build(wise.config()).fit)
 
 
+def test_hook_pkd_add_weight_sources():
+    registry = load_plugins().registry
+    assert {"efficientnet_lite", "timm"} <= set(registry.names("weight_sources"))
+    assert registry.get("weight_sources", "efficientnet_lite").plugin == "timm_backbones"
+    plugins = registering("pkd_add_weight_sources", "acme")
+    assert plugins.registry.get("weight_sources", "acme").plugin == "registering"
+
+
 def test_hook_pkd_add_commands(cli):
     plugin = types.SimpleNamespace()
 

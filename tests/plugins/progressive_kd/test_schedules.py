@@ -5,15 +5,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pkd_plugins.progressive_kd.schedules import distillation_loss, teacher_at
+from pkd_plugins.progressive_kd.schedules import distillation_loss, switch_epochs, teacher_at
 
 
 def test_pkd_switches_teachers_by_epoch():
     teachers = ["mv", "residual", "iframe"]
-    assert [teacher_at(e, teachers, [50, 100], 300) for e in (0, 49, 50, 99, 100, 299)] == [
+    assert [teacher_at(e, teachers, [50, 100]) for e in (0, 49, 50, 99, 100, 299)] == [
         "mv", "mv", "residual", "residual", "iframe", "iframe"]  # fmt: skip
-    assert [teacher_at(e, teachers, None, 6) for e in range(6)] == ["mv", "mv", "residual", "residual", "iframe", "iframe"]
-    assert teacher_at(5, ["iframe"], None, 6) == "iframe"
+    assert [teacher_at(e, teachers, switch_epochs(3, 6)) for e in range(6)] == [
+        "mv", "mv", "residual", "residual", "iframe", "iframe"]  # fmt: skip
+    assert teacher_at(5, ["iframe"], switch_epochs(1, 6)) == "iframe"
+
+
+def test_shares_place_the_switches():
+    assert switch_epochs(3, 300, "published") == [50, 100]  # the released code: 50 and 100 of 300
+    assert switch_epochs(3, 30, "published") == [5, 10]
+    assert switch_epochs(3, 20, "equal") == [7, 13]
+    assert switch_epochs(2, 10, [1, 4]) == [2]
 
 
 def test_distillation_loss_golden_values():
