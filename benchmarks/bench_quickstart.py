@@ -1,6 +1,7 @@
 """The quickstart with several seeds: CE against PKD exits, sum against WISE, the early-exit curve.
 
-    python benchmarks/bench_quickstart.py [--seeds 0 1 2] [--out benchmarks/results/quickstart] [--no-ablations] [--json]
+    python benchmarks/bench_quickstart.py [--seeds 0 1 2] [--out benchmarks/results/quickstart]
+                                          [--no-ablations] [--json]
 
 A thin caller of the toolkit's own commands: ``pkd run quickstart --seeds
 0,1,2 --run-dir OUT`` (the data set is the same for every seed: only
@@ -80,7 +81,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         for e in summary["ensembles"]
         if e["schedule"] == "pkd" and e["name"] in ("sum", "wise")
     ]
-    plot_early_exit(points, full, path, title=f"quickstart, PKD exits: early exit (mean of {len(summary['seeds'])} seeds)")
+    title = f"quickstart, PKD exits: early exit (mean of {len(summary['seeds'])} seeds)"
+    plot_early_exit(points, full, path, title=title)
 
 
 def main() -> None:

@@ -30,4 +30,7 @@ def test_the_quickstart_benchmark_appends_its_ablations_to_the_recipe_schedules(
     for label, settings in bench.ABLATIONS.items():
         for key, value in yaml.safe_load("{" + settings + "}").items():
             assert getattr(schedules[label], key) == value, label
-        assert (schedules[label].epochs, schedules[label].scheduler) == (schedules["pkd"].epochs, schedules["pkd"].scheduler)
+        assert (schedules[label].epochs, schedules[label].scheduler) == (
+            schedules["pkd"].epochs,
+            schedules["pkd"].scheduler,
+        )

@@ -12,9 +12,11 @@ from pkd_toolkit import console
 
 def compare(
     runs: list[Path] = typer.Argument(
-        ..., help="Run folders (or `pkd test` folders) with a report.json, of one data set.", show_default=False,
+        ...,
+        help="Run folders (or `pkd test` folders) with a report.json, of one data set.",
+        show_default=False,
         metavar="RUN_DIR...",
-    ),  # fmt: skip
+    ),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (to paste) instead."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
@@ -26,7 +28,7 @@ def compare(
     """
     from pkd_toolkit.report.compare import compare_runs
     from pkd_toolkit.report.markdown import tables_markdown
-    from pkd_toolkit.report.tables import compare_tables
+    from pkd_toolkit.report.summary_tables import compare_tables
     from pkd_toolkit.report.terminal import print_table_data
 
     comparison = compare_runs(runs)

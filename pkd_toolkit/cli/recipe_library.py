@@ -29,7 +29,9 @@ def list_recipes(
         return
     recipes = packaged_recipes()
     if as_json:
-        typer.echo(json.dumps([{"name": n, "description": describe(p), "path": str(p)} for n, p in recipes.items()], indent=2))
+        typer.echo(
+            json.dumps([{"name": n, "description": describe(p), "path": str(p)} for n, p in recipes.items()], indent=2)
+        )
         return
     table = Table(title="Packaged recipes", title_justify="left")
     table.add_column("name", no_wrap=True)

@@ -82,19 +82,30 @@ def run(
 
 
 def _run_seeds(
-    recipe: Path, plugins: Plugins, seeds: str, overrides: list[str], parent: Path | None, resume: str | None, deterministic: bool
+    recipe: Path,
+    plugins: Plugins,
+    seeds: str,
+    overrides: list[str],
+    parent: Path | None,
+    resume: str | None,
+    deterministic: bool,
 ) -> None:
     from pkd_toolkit.pipeline.seeds import parse_seeds, run_seeds
-    from pkd_toolkit.report.tables import seed_tables
+    from pkd_toolkit.report.summary_tables import seed_tables
     from pkd_toolkit.report.terminal import print_table_data
     from pkd_toolkit.run_folder.layout import SEEDS_MARKDOWN
 
     if resume is not None:
         raise UsageError("--resume and --seeds: give --run-dir the seeds' folder instead; unfinished seeds are resumed")
     folder, summary = run_seeds(
-        recipe, plugins, parse_seeds(seeds), overrides=overrides, parent=parent, command=command_line(),
+        recipe,
+        plugins,
+        parse_seeds(seeds),
+        overrides=overrides,
+        parent=parent,
+        command=command_line(),
         deterministic=deterministic,
-    )  # fmt: skip
+    )
     if summary:
         print_table_data(seed_tables(summary))
         console.info(f"wrote {folder / SEEDS_MARKDOWN} (and seeds.json); each seed's run is in {folder}/seed-<seed>/")

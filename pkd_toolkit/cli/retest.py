@@ -14,7 +14,9 @@ from pkd_toolkit.run_folder.layout import MARKDOWN_FILE
 
 def retest(
     ctx: typer.Context,
-    run_dir: Path = typer.Argument(..., help="A run folder written by `pkd run`.", show_default=False, metavar="RUN_DIR"),
+    run_dir: Path = typer.Argument(
+        ..., help="A run folder written by `pkd run`.", show_default=False, metavar="RUN_DIR"
+    ),
     checkpoint: str = typer.Option(
         "last",
         "--checkpoint",
@@ -23,7 +25,9 @@ def retest(
     ),
     overrides: list[str] = OVERRIDES,
     out: Path | None = typer.Option(
-        None, "--out", help="Folder for the test's report (new or empty; default: RUN_DIR/tests/<date-time>-<checkpoint>)."
+        None,
+        "--out",
+        help="Folder for the test's report (new or empty; default: RUN_DIR/tests/<date-time>-<checkpoint>).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:

@@ -127,7 +127,8 @@ def epoch_summary(metrics: dict[str, float], evaluated: str = "test") -> str:
     time and throughput (metrics.jsonl has the rest)."""
     parts = [f"{key.removeprefix('loss/')} {value:.4g}" for key, value in metrics.items() if key.startswith("loss/")]
     if "val_top1" in metrics:
-        parts.append(f"{evaluated} top-1, mean of {metrics.get('val_exits', 0):.0f} exits {100 * metrics['val_top1']:.2f}")
+        exits = metrics.get("val_exits", 0)
+        parts.append(f"{evaluated} top-1, mean of {exits:.0f} exits {100 * metrics['val_top1']:.2f}")
     if "seconds" in metrics:
         parts.append(f"{metrics['seconds']:.1f} s")
     if "clips_per_second" in metrics:

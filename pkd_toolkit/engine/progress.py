@@ -47,7 +47,9 @@ class Cadence:
             raise UsageError(f"{EVERY_ENV}={text}: expected a number of batches (50) or of seconds (30s)") from None
 
     def due(self, batches: int, since_line: float) -> bool:
-        return bool(self.batches and batches % self.batches == 0) or (self.seconds is not None and since_line >= self.seconds)
+        return bool(self.batches and batches % self.batches == 0) or (
+            self.seconds is not None and since_line >= self.seconds
+        )
 
 
 class Tracker(Generic[T]):
@@ -91,7 +93,9 @@ class Tracker(Generic[T]):
                 yield item
         self._ended = time.monotonic()
         if self._summary is not None and self.batches:
-            self._summary(f"{self.description}: {self.clips} clips in {self.elapsed:.1f} s ({self.clips_per_second:.1f} clips/s)")
+            self._summary(
+                f"{self.description}: {self.clips} clips in {self.elapsed:.1f} s ({self.clips_per_second:.1f} clips/s)"
+            )
 
     def advance(self, clips: int, loss: float | None = None) -> None:
         """One batch done: ``clips`` clips (this process's), and its loss when training."""
@@ -143,7 +147,7 @@ class Tracker(Generic[T]):
 
 def _duration(seconds: float) -> str:
     """``1 h 02 min``, ``3 min 05 s``, ``42 s``."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     if seconds >= 60:

@@ -39,7 +39,8 @@ def write_score_files(
     for split in splits:
         data = dataset.split(split, modalities=modalities, training=False)
         loader = eval_loader(data, run.recipe.train, runtime)
-        predictions = predict(keyed, loader, runtime, network_modality, monitor, f"score files, {split} split", summary=True)
+        description = f"score files, {split} split"
+        predictions = predict(keyed, loader, runtime, network_modality, monitor, description, summary=True)
         videos = list(dataset.videos(split))
         for label, networks in scored.items():
             exits = [

@@ -130,7 +130,8 @@ class Trainer:
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
-            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {epoch_summary(metrics, self.splits.evaluated)}")
+            summary = epoch_summary(metrics, self.splits.evaluated)
+            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {summary}")
             self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
         self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
 

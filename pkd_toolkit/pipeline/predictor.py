@@ -32,7 +32,6 @@ from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, ensembles_dir, fitt
 from pkd_toolkit.run_folder.opening import load_run_recipe
 from pkd_toolkit.scores.files import segment_subset
 
-
 GMACS_DIGITS = 6
 """Significant digits of the GMACs ``pkd predict --json`` prints: more would be float noise, not cost."""
 

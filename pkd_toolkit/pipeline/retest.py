@@ -126,7 +126,9 @@ def _score_and_report(run, run_dir, state, path, final, assembly, dataset, class
         }
         provenance = run_provenance(run, runtime, dataset, skipped, {"scores": scoring})
         extra = {"provenance": provenance, "skipped": skipped, "test": test}
-        return build_report(run.dir, run.recipe, run.plugins.registry, score_sets, scoring, extra, progress=monitor.info)
+        return build_report(
+            run.dir, run.recipe, run.plugins.registry, score_sets, scoring, extra, progress=monitor.info
+        )
     finally:
         monitor.close()
 

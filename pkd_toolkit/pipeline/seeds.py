@@ -20,7 +20,7 @@ from pkd_toolkit.recipe.loading import load_recipe
 from pkd_toolkit.report.build import read_report
 from pkd_toolkit.report.markdown import tables_markdown
 from pkd_toolkit.report.seeds import summarise_seeds
-from pkd_toolkit.report.tables import seed_tables
+from pkd_toolkit.report.summary_tables import seed_tables
 from pkd_toolkit.run_folder.layout import SEEDS_MARKDOWN, SEEDS_REPORT, last_checkpoint, seed_run_dir
 from pkd_toolkit.run_folder.opening import runs_of
 
@@ -57,7 +57,9 @@ def run_seeds(
             console.info(f"seed {seed} ({number} of {len(seeds)}): {folder}")
             recipe.train.deterministic = recipe.train.deterministic or deterministic
             resume = str(folder) if last_checkpoint(folder).is_file() else None
-            start_run(recipe, plugins, run_dir=folder, resume=resume, command=command, overrides=[*overrides, f"seed={seed}"])
+            start_run(
+                recipe, plugins, run_dir=folder, resume=resume, command=command, overrides=[*overrides, f"seed={seed}"]
+            )
             report = read_report(folder)
         else:
             console.info(f"seed {seed} ({number} of {len(seeds)}): finished earlier, its report is kept ({folder})")
@@ -71,5 +73,8 @@ def run_seeds(
         f"seed-<seed>/); every figure is the mean ± sample standard deviation over the seeds, on the test split"
         + (f" of {summary['test_videos']} videos." if summary["test_videos"] else ".")
     )
-    atomic.write_text(parent / SEEDS_MARKDOWN, tables_markdown(f"{summary['recipe']} over {len(seeds)} seeds", intro, seed_tables(summary)))
+    atomic.write_text(
+        parent / SEEDS_MARKDOWN,
+        tables_markdown(f"{summary['recipe']} over {len(seeds)} seeds", intro, seed_tables(summary)),
+    )
     return parent, summary

@@ -64,7 +64,8 @@ def apply_override(data: dict[str, Any], text: str, model: type[BaseModel]) -> L
         parent_annotation = annotation
         annotation = child_annotation(annotation, step, node)
         if last:
-            node[step] = _appended(where, ".".join(parts), node, step, parent_annotation, annotation, value) if append else value
+            path = ".".join(parts)
+            node[step] = _appended(where, path, node, step, parent_annotation, annotation, value) if append else value
         else:
             if isinstance(node, dict) and node.get(step) is None:
                 node[step] = {}

@@ -25,7 +25,9 @@ def packaged_recipes() -> dict[str, Path]:
         folder = files(PACKAGE)
     except ModuleNotFoundError:  # a core installed without its recipes: nothing to offer
         return {}
-    found = {entry.name.removesuffix(SUFFIX): Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(SUFFIX)}
+    found = {
+        entry.name.removesuffix(SUFFIX): Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(SUFFIX)
+    }
     return dict(sorted(found.items()))
 
 

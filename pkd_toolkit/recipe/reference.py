@@ -41,7 +41,8 @@ def recipe_reference(registry: ComponentRegistry) -> str:
         "Component sections choose their component with `name:`; the other keys are",
         "that component's settings. Any value can be changed on the command line with",
         "`--set key.path=value` (`--set networks.mv.exits.0.at=2`), and an item appended to a",
-        "list with `--set key.path+=item` (`--set 'schedules+={name: pkd, label: pkd_rev, teachers: [iframe, residual, mv]}'`;",
+        "list with `--set key.path+=item`",
+        "(`--set 'schedules+={name: pkd, label: pkd_rev, teachers: [iframe, residual, mv]}'`;",
         "a YAML list after `+=` appends each of its items).",
         "",
     ]

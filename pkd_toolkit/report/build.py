@@ -90,7 +90,8 @@ def build_report(
     if recipe.ensembles:
         for schedule, splits in score_sets.items():
             sections = evaluate_ensembles(recipe, registry, splits["train"], splits["test"], run_dir, progress)
-            figures["ensemble_confusion"][schedule] = write_ensemble_confusions(run_dir, splits["test"], sections.pop("predicted"))
+            predicted = sections.pop("predicted")  # arrays, not report data: for the confusion matrices
+            figures["ensemble_confusion"][schedule] = write_ensemble_confusions(run_dir, splits["test"], predicted)
             for section in REPORT_SECTIONS:
                 report[section] += sections[section]
             report["artefacts"][schedule] = write_schedule_files(run_dir, recipe, schedule, sections)
@@ -141,8 +142,9 @@ def rebuild_report(
     if evaluation is not None:
         kept["evaluation"] = evaluation
     score_sets = load_score_sets(run_dir)
+    seconds = previous.get("seconds")
     return build_report(
-        out or run_dir, recipe, registry, score_sets, previous.get("seconds"), extra=kept, trained_in=run_dir, progress=progress
+        out or run_dir, recipe, registry, score_sets, seconds, extra=kept, trained_in=run_dir, progress=progress
     )
 
 

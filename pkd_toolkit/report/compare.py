@@ -65,10 +65,14 @@ def compare_runs(folders: Sequence[Path]) -> dict[str, Any]:
                 "their figures cannot be compared"
             )
     return {
-        "runs": [_run_entry(label, folder, report) for label, folder, report in zip(labels, folders, reports, strict=True)],
+        "runs": [
+            _run_entry(label, folder, report) for label, folder, report in zip(labels, folders, reports, strict=True)
+        ],
         "exits": _side_by_side(labels, reports, "exits", ("schedule", "network", "exit"), "top1"),
         "ensembles": _side_by_side(labels, reports, "ensembles", ("schedule", "name"), "top1"),
-        "early_exit": _side_by_side(labels, reports, "early_exit_summary", ("schedule", "ensembler"), "cheapest_within"),
+        "early_exit": _side_by_side(
+            labels, reports, "early_exit_summary", ("schedule", "ensembler"), "cheapest_within"
+        ),
     }
 
 

@@ -43,7 +43,9 @@ def write_schedule_files(run_dir: Path, recipe: RecipeBase, schedule: str, secti
     return artefacts
 
 
-def write_confusion_matrices(run_dir: Path, score_sets: Mapping[str, Mapping[str, ScoreSet]]) -> dict[str, dict[str, str]]:
+def write_confusion_matrices(
+    run_dir: Path, score_sets: Mapping[str, Mapping[str, ScoreSet]]
+) -> dict[str, dict[str, str]]:
     """``confusion/<schedule>/<network>-<exit>.csv`` and ``.png`` (rows: true class, columns: predicted);
     returns the PNGs written, schedule -> exit key -> path relative to ``run_dir``."""
     written: dict[str, dict[str, str]] = {}

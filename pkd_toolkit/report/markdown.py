@@ -41,7 +41,8 @@ def figures_markdown(figures: dict[str, Any]) -> list[str]:
     """The training curves, and links to every confusion matrix (per exit, per ensemble)."""
     lines = []
     if figures.get("training_curves"):
-        lines += ["## Training curves", "", f"![training curves: loss per objective, periodic evaluation]({figures['training_curves']})", ""]
+        image = f"![training curves: loss per objective, periodic evaluation]({figures['training_curves']})"
+        lines += ["## Training curves", "", image, ""]
     confusion, ensembles = figures.get("confusion") or {}, figures.get("ensemble_confusion") or {}
     if confusion or ensembles:
         lines += ["## Confusion matrices (test split; rows: true class, columns: predicted)", ""]

@@ -15,9 +15,12 @@ def provenance_markdown(report: dict[str, Any]) -> list[str]:
     if not provenance:  # a run older than provenance: what was done to it since, at least
         return ["## How this report was produced", "", *later, ""] if later else []
     overrides = provenance.get("overrides") or []
-    plugins = ", ".join(f"{name} {version or '(no version)'}" for name, version in provenance.get("plugins", {}).items())
+    plugins = ", ".join(
+        f"{name} {version or '(no version)'}" for name, version in provenance.get("plugins", {}).items()
+    )
     libraries = ", ".join(
-        f"{LIBRARY_NAMES.get(name, name)} {version or 'not installed'}" for name, version in provenance.get("packages", {}).items()
+        f"{LIBRARY_NAMES.get(name, name)} {version or 'not installed'}"
+        for name, version in provenance.get("packages", {}).items()
     )
     processes = provenance.get("world_size", 1)
     lines = [
@@ -27,8 +30,10 @@ def provenance_markdown(report: dict[str, Any]) -> list[str]:
         f"- **Overrides** (`--set`): {', '.join(f'`{text}`' for text in overrides) if overrides else 'none'}",
         f"- **Toolkit**: pkd-toolkit {provenance.get('toolkit')}; plugins: {plugins or 'none'}",
         f"- **Libraries**: {libraries}",
-        f"- **Device**: {provenance.get('device')}, {processes} process{'es' if processes != 1 else ''}; "
-        f"**seed** {provenance.get('seed')}",
+        (
+            f"- **Device**: {provenance.get('device')}, {processes} process{'es' if processes != 1 else ''}; "
+            f"**seed** {provenance.get('seed')}"
+        ),
         f"- **Data set**: {data_text(provenance.get('data') or {})}",
         f"- **Wall time**: {wall_time_text(provenance.get('wall_time') or {}, report.get('seconds'))}",
         f"- **Finished**: {provenance.get('finished')} on {provenance.get('host') or 'an unnamed host'}",
@@ -67,7 +72,8 @@ def _evaluation_lines(evaluation: dict[str, Any] | None) -> list[str]:
         return []
     applied = ", ".join(f"`{text}`" for text in evaluation.get("overrides", [])) or "none"
     ignored = evaluation.get("ignored") or []
-    lines = [f"- **Rebuilt** by `{evaluation.get('command')}` on {evaluation.get('at')} (nothing retrained); overrides: {applied}"]
+    command, at = evaluation.get("command"), evaluation.get("at")
+    lines = [f"- **Rebuilt** by `{command}` on {at} (nothing retrained); overrides: {applied}"]
     if ignored:
         lines.append(f"- **Ignored** (nothing to recompute them with): {', '.join(f'`{text}`' for text in ignored)}")
     return lines
@@ -77,8 +83,10 @@ def _test_lines(test: dict[str, Any] | None) -> list[str]:
     if not test:
         return []
     lines = [
-        f"- **Re-test** of the run `{test.get('run')}` from the checkpoint `{test.get('checkpoint')}` "
-        f"({test.get('position')}); scored again: {', '.join(test.get('scored', []))} split(s)",
+        (
+            f"- **Re-test** of the run `{test.get('run')}` from the checkpoint `{test.get('checkpoint')}` "
+            f"({test.get('position')}); scored again: {', '.join(test.get('scored', []))} split(s)"
+        ),
         f"- **Ensembles** fitted on {test.get('ensembles_fitted_on')}",
     ]
     ignored = test.get("ignored") or []

@@ -37,7 +37,9 @@ def summarise_seeds(reports: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
     for seed, report in reports.items():
         differences = same_data(_data(first), _data(report))
         if differences:
-            raise UsageError(f"seeds {first_seed} and {seed} are runs on different data sets ({'; '.join(differences)})")
+            raise UsageError(
+                f"seeds {first_seed} and {seed} are runs on different data sets ({'; '.join(differences)})"
+            )
     runs = list(reports.values())
     return {
         "recipe": first["recipe"],
@@ -45,12 +47,17 @@ def summarise_seeds(reports: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
         "test_videos": _data(first).get("videos", {}).get("test"),
         "seconds": spread([r["seconds"] for r in runs if r.get("seconds") is not None] or [0.0]),
         "exits": _rows(runs, "exits", ("schedule", "network", "exit"), ("top1",), keep=("gmacs",)),
-        "comparison": _rows(runs, "comparison", ("schedule", "network", "exit"), ("top1", "base_top1", "difference"), keep=("base",)),
+        "comparison": _rows(
+            runs, "comparison", ("schedule", "network", "exit"), ("top1", "base_top1", "difference"), keep=("base",)
+        ),
         "comparison_means": _comparison_means(runs),
         "ensembles": _rows(runs, "ensembles", ("schedule", "name"), ("top1",), keep=("component", "gmacs_per_video")),
         "ensemble_differences": _ensemble_differences(runs),
         "early_exit": _rows(
-            runs, "early_exit", ("schedule", "ensembler", "segments", "threshold"), ("top1", "gmacs_per_video", "gmacs_fraction")
+            runs,
+            "early_exit",
+            ("schedule", "ensembler", "segments", "threshold"),
+            ("top1", "gmacs_per_video", "gmacs_fraction"),
         ),
     }
 
@@ -59,7 +66,9 @@ def _data(report: dict[str, Any]) -> dict[str, Any]:
     return (report.get("provenance") or {}).get("data") or {}
 
 
-def _rows(runs: list[dict], section: str, keys: Sequence[str], figures: Sequence[str], keep: Sequence[str] = ()) -> list[dict]:
+def _rows(
+    runs: list[dict], section: str, keys: Sequence[str], figures: Sequence[str], keep: Sequence[str] = ()
+) -> list[dict]:
     """One row per key of ``section``'s entries that every run has, each figure as a spread over the runs."""
     values: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     kept: dict[Key, dict[str, Any]] = {}

@@ -6,9 +6,8 @@ Only typer at import time; each command imports what it needs when it runs.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 from enum import Enum
+from pathlib import Path
 
 import typer
 
@@ -85,7 +84,14 @@ def prepare(
     from pkd_toolkit.api import PkdError, console
 
     width, height = _size(size)
-    settings = EncoderSettings(codec=codec.value, width=width, height=height, gop=gop, qscale=qscale, crf=crf)  # type: ignore[arg-type]
+    settings = EncoderSettings(
+        codec=codec.value,  # type: ignore[arg-type]
+        width=width,
+        height=height,
+        gop=gop,
+        qscale=qscale,
+        crf=crf,
+    )
     part = Shard.parse(shard)
     with _progress_bar() as bar:
         task = bar.add_task("prepare", total=None, failed="")
@@ -178,14 +184,17 @@ def make_synthetic(
     except ValidationError as error:  # a value the data set cannot be made with: name the option
         problem = error.errors()[0]
         field = str(problem["loc"][0]) if problem["loc"] else ""
-        raise UsageError(f"--{'size' if field == 'frame_size' else field.replace('_', '-')}: {problem['msg']}") from None
+        option = "size" if field == "frame_size" else field.replace("_", "-")
+        raise UsageError(f"--{option}: {problem['msg']}") from None
     spec = SyntheticSpec.from_config(config)
     with _progress_bar() as bar:
         task = bar.add_task("render", total=None, failed="")
         ensure_generated(destination, spec, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
     written = destination.resolve()
-    console.info(f"{len(spec.class_names) * spec.videos_per_class} videos of {len(spec.class_names)} classes in {written}")
-    console.info(f"read it with the recipe section  data: {{name: hmdb51, root: {written / 'videos'}, splits: {written / 'splits'}}}")
+    videos = len(spec.class_names) * spec.videos_per_class
+    console.info(f"{videos} videos of {len(spec.class_names)} classes in {written}")
+    section = f"data: {{name: hmdb51, root: {written / 'videos'}, splits: {written / 'splits'}}}"
+    console.info(f"read it with the recipe section  {section}")
 
 
 def register(cli: typer.Typer) -> None:

@@ -106,3 +106,24 @@ def test_tables_are_not_cut_at_80_columns_when_piped(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "pkd_toolkit", "list-plugins"], capture_output=True, text=True, env=environment)
     assert max(len(line) for line in listed.stdout.splitlines()) > 80
     assert "datasets: folder, hmdb51, synthetic_actions, ucf101" in listed.stdout  # one row, not folded
+
+
+def test_the_package_says_its_licence_python_and_where_it_lives():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    # what is tested: Python 3.11 (PyAV 18 there; 19 would need 3.12, untried)
+    assert project["requires-python"] == ">=3.11,<3.12"
+    assert "Programming Language :: Python :: 3.11" in project["classifiers"]
+    assert {"Homepage", "Documentation", "Source", "Issues"} <= set(project["urls"])
+
+
+def test_tensorboard_is_installed_and_the_run_help_says_where_it_writes(cli):
+    import importlib.metadata
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(dependency.startswith("tensorboard") for dependency in project["dependencies"])
+    assert importlib.metadata.version("tensorboard")
+    helptext = " ".join(cli("run", "--help").out.split())
+    assert "TensorBoard scalars in tensorboard/" in helptext and "tensorboard --logdir RUN_DIR" in helptext
+    assert "tensorboard --logdir runs/quickstart" in (ROOT / "README.md").read_text()

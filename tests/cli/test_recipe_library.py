@@ -46,7 +46,9 @@ def test_copy_onto_an_existing_file_is_refused_unless_forced(cli, elsewhere):
     target.write_text("name: my_own_work\n")
     refused = cli("recipes", "copy", "quickstart", target)
     assert refused.code == 2
-    assert f"{target}: already exists; choose another destination, or overwrite it with --force" in " ".join(refused.err.split())
+    assert f"{target}: already exists; choose another destination, or overwrite it with --force" in " ".join(
+        refused.err.split()
+    )
     assert refused.err.count("error:") == 1 and target.read_text() == "name: my_own_work\n"
     assert cli("recipes", "copy", "quickstart", target, "--force").code == 0
     assert target.read_text() == packaged_recipes()["quickstart"].read_text()

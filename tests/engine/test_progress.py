@@ -25,7 +25,9 @@ def run(tracker: Tracker, clips: int = 4, work: float = 0.0) -> None:
 
 def test_every_n_batches_a_line_with_batch_loss_throughput_and_time_left():
     lines: list[str] = []
-    tracker = Tracker(range(10), 10, "exits epoch 3/20", log=lines.append, live=False, cadence=Cadence(batches=4, seconds=None))
+    tracker = Tracker(
+        range(10), 10, "exits epoch 3/20", log=lines.append, live=False, cadence=Cadence(batches=4, seconds=None)
+    )
     run(tracker)
     assert len(lines) == 2  # after batches 4 and 8; the last batch is the epoch's own line
     assert lines[0].startswith("exits epoch 3/20: batch 4/10 (40%), loss 0.25, ")
@@ -35,15 +37,24 @@ def test_every_n_batches_a_line_with_batch_loss_throughput_and_time_left():
 
 def test_every_m_seconds_a_line_even_when_batches_are_few():
     lines: list[str] = []
-    tracker = Tracker(range(5), 5, "score files, test split", log=lines.append, live=False, cadence=Cadence(seconds=0.0))
+    tracker = Tracker(
+        range(5), 5, "score files, test split", log=lines.append, live=False, cadence=Cadence(seconds=0.0)
+    )
     run(tracker)
-    assert [line.split(":")[1].split(",")[0] for line in lines] == [" batch 1/5 (20%)", " batch 2/5 (40%)", " batch 3/5 (60%)", " batch 4/5 (80%)"]
+    assert [line.split(":")[1].split(",")[0] for line in lines] == [
+        " batch 1/5 (20%)",
+        " batch 2/5 (40%)",
+        " batch 3/5 (60%)",
+        " batch 4/5 (80%)",
+    ]
 
 
 def test_a_live_bar_replaces_the_lines_and_a_summary_ends_the_loop():
     lines: list[str] = []
     summaries: list[str] = []
-    tracker = Tracker(range(3), 3, "scores", log=lines.append, live=True, cadence=Cadence(seconds=0.0), summary=summaries.append)
+    tracker = Tracker(
+        range(3), 3, "scores", log=lines.append, live=True, cadence=Cadence(seconds=0.0), summary=summaries.append
+    )
     run(tracker, clips=5)
     assert lines == []
     assert len(summaries) == 1 and summaries[0].startswith("scores: 15 clips in ") and summaries[0].endswith("clips/s)")
@@ -56,7 +67,9 @@ def test_the_wait_for_data_is_told_apart_from_the_work():
     assert tracker.clips_per_second == 16 / tracker.elapsed  # the loop has ended: the time is fixed
 
 
-@pytest.mark.parametrize(("value", "cadence"), [("", Cadence()), ("50", Cadence(batches=50, seconds=None)), ("10s", Cadence(seconds=10.0))])
+@pytest.mark.parametrize(
+    ("value", "cadence"), [("", Cadence()), ("50", Cadence(batches=50, seconds=None)), ("10s", Cadence(seconds=10.0))]
+)
 def test_the_cadence_comes_from_the_environment(monkeypatch, value, cadence):
     monkeypatch.setenv(EVERY_ENV, value)
     assert Cadence.from_env() == cadence

@@ -44,7 +44,10 @@ def test_the_test_split_is_scored_again_with_other_views_into_its_own_report(cli
     assert {e["schedule"] for e in report["ensembles"]} == {"backbone", "ce", "pkd"}
     markdown = (folder / "report.md").read_text()
     assert markdown.startswith("# Test report: tiny\n\n## How this report was produced")
-    assert f"- **Re-test** of the run `{run_copy}` from the checkpoint `{run_copy / 'checkpoints' / 'last.pt'}`" in markdown
+    assert (
+        f"- **Re-test** of the run `{run_copy}` from the checkpoint `{run_copy / 'checkpoints' / 'last.pt'}`"
+        in markdown
+    )
 
 
 def test_a_best_checkpoint_is_tested_with_train_scores_of_its_own(cli, toy_plugins, run_copy, tmp_path):
@@ -91,7 +94,10 @@ def test_a_checkpoint_of_another_recipe_is_refused(cli, toy_plugins, run_copy, t
     torch.save(state, foreign)
     code, err = bad(cli, toy_plugins, run_copy, "--checkpoint", foreign)
     assert code == 2 and err.count("error:") == 1
-    assert f"{foreign}: written by a different recipe: seed: 11 in the checkpoint, 3 now; test it from the run folder" in err
+    assert (
+        f"{foreign}: written by a different recipe: seed: 11 in the checkpoint, 3 now; test it from the run folder"
+        in err
+    )
     assert not (run_copy / "tests").exists()
 
 

@@ -11,12 +11,18 @@ import pytest
 from pkd_toolkit.errors import UsageError
 from pkd_toolkit.report.markdown import tables_markdown
 from pkd_toolkit.report.seeds import summarise_seeds
-from pkd_toolkit.report.tables import seed_tables
+from pkd_toolkit.report.summary_tables import seed_tables
 
 
 def fake_report(seed: int, offset: float, *, root: str = "/data/quickstart", test_videos: int = 180) -> dict:
     """A report.json as `pkd run` writes it, cut down to what summaries and comparisons read."""
-    data = {"dataset": "synthetic_actions", "root": root, "split": 1, "videos": {"train": 420, "test": test_videos}, "classes": 12}
+    data = {
+        "dataset": "synthetic_actions",
+        "root": root,
+        "split": 1,
+        "videos": {"train": 420, "test": test_videos},
+        "classes": 12,
+    }
     point = {"top1": 0.74 + offset, "gmacs_per_video": 0.2, "gmacs_fraction": 0.5}
     return {
         "recipe": "quickstart",
@@ -26,7 +32,15 @@ def fake_report(seed: int, offset: float, *, root: str = "/data/quickstart", tes
             {"schedule": "pkd", "network": "mv", "exit": "ic1", "top1": 0.6 + offset, "gmacs": 0.016},
         ],
         "comparison": [
-            {"schedule": "pkd", "network": "mv", "exit": "ic1", "top1": 0.6 + offset, "base": "ce", "base_top1": 0.5 + offset, "difference": 0.1}
+            {
+                "schedule": "pkd",
+                "network": "mv",
+                "exit": "ic1",
+                "top1": 0.6 + offset,
+                "base": "ce",
+                "base_top1": 0.5 + offset,
+                "difference": 0.1,
+            }
         ],
         "ensembles": [
             {"schedule": "pkd", "name": "sum", "component": "sum", "top1": 0.7, "gmacs_per_video": 0.4},
@@ -58,7 +72,9 @@ def test_every_figure_is_summarised_as_mean_and_spread_over_the_seeds():
 
 
 def test_seeds_of_different_data_sets_are_refused():
-    with pytest.raises(UsageError, match=r"seeds 0 and 1 are runs on different data sets \(root '/data/a' vs '/data/b'\)"):
+    with pytest.raises(
+        UsageError, match=r"seeds 0 and 1 are runs on different data sets \(root '/data/a' vs '/data/b'\)"
+    ):
         summarise_seeds({0: fake_report(0, 0.0, root="/data/a"), 1: fake_report(1, 0.0, root="/data/b")})
 
 
@@ -101,7 +117,9 @@ def test_compare_refuses_runs_of_different_data_sets(cli, runs, other, differenc
     result = cli("compare", first, second)
     err = " ".join(result.err.split())
     assert result.code == 2 and err.count("error:") == 1 and result.out == ""
-    assert f"{first} and {second} are runs on different data sets ({difference}): their figures cannot be compared" in err
+    assert (
+        f"{first} and {second} are runs on different data sets ({difference}): their figures cannot be compared" in err
+    )
 
 
 def test_compare_refuses_folders_without_a_report_and_a_single_run(cli, runs, tmp_path):
