@@ -62,7 +62,8 @@ def run(
 ) -> None:
     """Run a recipe: train, write score files, evaluate, report; everything goes into one run folder.
 
-    RECIPE is a YAML file or a packaged recipe's name (`pkd run quickstart`).
+    RECIPE is a YAML file or a packaged recipe's name (`pkd run quickstart`; a
+    quickstart.yaml in the working directory, e.g. an edited copy, comes first).
     The run folder holds report.md (how it was produced, every table, the
     plots), run.log, metrics.jsonl and TensorBoard scalars in tensorboard/
     (watch with `tensorboard --logdir RUN_DIR`). Off a terminal, progress is a

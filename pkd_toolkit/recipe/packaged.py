@@ -1,8 +1,8 @@
 """The ready-made recipes shipped with the toolkit (the ``pkd_recipes`` package data), found by name.
 
-``pkd run quickstart`` runs the packaged ``quickstart.yaml`` when no file of
-that name is in the working directory: a file always wins, so a copy made with
-``pkd recipes copy`` and edited is what runs.
+``pkd run quickstart`` runs the packaged ``quickstart.yaml`` unless the working
+directory has ``quickstart`` or ``quickstart.yaml``: a file here always wins, so
+a copy made with ``pkd recipes copy`` and edited is what runs.
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def describe(path: Path) -> str:
 def recipe_path(text: str | Path) -> Path:
     """The recipe file ``text`` names: a path (as given), or the name of a packaged recipe.
 
-    A bare name (no folder, no suffix) that is not a file here is looked up among
-    the packaged recipes; anything else is left to the recipe loader, which
-    reports a missing file itself.
+    A bare name (no folder, no suffix) is, in order: a file of that name here,
+    ``NAME.yaml`` here (what ``pkd recipes copy NAME`` writes, so an edited
+    copy wins), then the packaged recipe. Anything else is left to the recipe
+    loader, which reports a missing file itself.
     """
     path = Path(text)
     if path.exists() or path.suffix or len(path.parts) != 1:
         return path
+    if path.with_suffix(SUFFIX).is_file():
+        return path.with_suffix(SUFFIX)
     packaged = packaged_recipes()
     if path.name in packaged:
         return packaged[path.name]

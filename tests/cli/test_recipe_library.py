@@ -66,5 +66,9 @@ def test_a_bare_name_runs_the_packaged_recipe_and_a_file_of_that_name_wins(cli, 
     result = cli("validate", "quickstart")
     assert result.code == 0, result.err
     assert "valid recipe 'quickstart'" in result.out
-    (elsewhere / "quickstart").write_text("name: [not, valid]\n")  # a file here is what the user means
+    assert cli("recipes", "copy", "quickstart").code == 0
+    (elsewhere / "quickstart.yaml").write_text(packaged_recipes()["quickstart"].read_text().replace("seed: 0", "seed: 5"))
+    edited = cli("validate", "quickstart", "--print")  # the edited copy here is what the user means
+    assert edited.code == 0 and "seed: 5" in edited.out
+    (elsewhere / "quickstart").write_text("name: [not, valid]\n")  # and a file named exactly so, first
     assert cli("validate", "quickstart").code == 2
