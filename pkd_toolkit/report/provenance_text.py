@@ -85,7 +85,7 @@ def _test_lines(test: dict[str, Any] | None) -> list[str]:
     lines = [
         (
             f"- **Re-test** of the run `{test.get('run')}` from the checkpoint `{test.get('checkpoint')}` "
-            f"({test.get('position')}); scored again: {', '.join(test.get('scored', []))} split(s)"
+            f"({test.get('position')}); scored again: {_splits(test.get('scored', []))}"
         ),
         f"- **Ensembles** fitted on {test.get('ensembles_fitted_on')}",
     ]
@@ -93,3 +93,8 @@ def _test_lines(test: dict[str, Any] | None) -> list[str]:
     if ignored:
         lines.append(f"- **Ignored** (they change training, not testing): {', '.join(f'`{text}`' for text in ignored)}")
     return lines
+
+
+def _splits(names: list[str]) -> str:
+    """``the test split``, ``the train and test splits``."""
+    return f"the {' and '.join(names)} split{'s' if len(names) != 1 else ''}"
