@@ -26,7 +26,7 @@ def validate(
     if show:
         typer.echo(dump_recipe(resolved), nl=False)
     else:
-        console.out.print(f"{recipe}: valid recipe {resolved.name!r}")
+        console.out.print(f"{recipe}: valid recipe {resolved.name!r}", soft_wrap=True)
 
 
 def schema(
