@@ -39,6 +39,7 @@ from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, Modality, Skippe
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks import FINAL
 from pkd_toolkit.plugin.registry import ComponentConfig, Registrar, choices_hint
+from pkd_toolkit.recipe.selection import DatasetConfig
 from pkd_toolkit.recipe.settings import (
     ExitConfig,
     ExitScheduleConfig,
@@ -98,6 +99,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "ComponentConfig",
     "console",
     "Dataset",
+    "DatasetConfig",
     "ExitConfig",
     "ExitScheduleConfig",
     "FINAL",

@@ -121,10 +121,11 @@ def _tensorboard_writer(run_dir: Path) -> Any:
 
 
 def epoch_summary(metrics: dict[str, float]) -> str:
-    """One line for the console: losses per objective, validation top-1, time (metrics.jsonl has the rest)."""
+    """One line for the console: losses per objective, the evaluation's top-1, time (metrics.jsonl has the rest)."""
     parts = [f"{key.removeprefix('loss/')} {value:.4g}" for key, value in metrics.items() if key.startswith("loss/")]
-    if "val_top1" in metrics:
-        parts.append(f"val top-1 {100 * metrics['val_top1']:.2f}")
+    for split in ("val", "test"):
+        if f"{split}_top1" in metrics:
+            parts.append(f"{split} top-1 {100 * metrics[f'{split}_top1']:.2f} (mean of the stage's exits)")
     if "seconds" in metrics:
         parts.append(f"{metrics['seconds']:.1f} s")
     return "  ".join(parts)

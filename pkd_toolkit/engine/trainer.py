@@ -46,10 +46,17 @@ class NonFiniteLoss(PkdError):
 
 @dataclass
 class Splits:
-    """The datasets a run trains and evaluates on (built once, shared by every stage)."""
+    """The datasets a run trains and evaluates on (built once, shared by every stage).
+
+    ``evaluation`` is evaluated every ``train.eval_every`` epochs: the
+    validation split when the recipe carves one, else the test split; only when
+    ``select_best`` does that evaluation choose ``best-<stage>.pt``.
+    """
 
     train: Any
-    test: Any
+    evaluation: Any
+    evaluation_name: str = "test"
+    select_best: bool = False
 
 
 class Trainer:
@@ -111,8 +118,9 @@ class Trainer:
                 metrics.update(self._evaluate(stage))
             metrics["seconds"] = time.time() - started
             here = Position(index, epoch + 1, position.finished)
-            improved = "val_top1" in metrics and (best is None or metrics["val_top1"] > best)
-            best = metrics["val_top1"] if improved else best
+            score = metrics.get(f"{self.splits.evaluation_name}_top1") if self.splits.select_best else None
+            improved = score is not None and (best is None or score > best)
+            best = score if improved else best
             if self.runtime.is_main:
                 # The checkpoint carries the epoch's metrics line: a run killed between the two writes
                 # gets the line back when it resumes (see Monitor.resume_at).
@@ -183,13 +191,14 @@ class Trainer:
 
     def _evaluate(self, stage: Stage) -> dict[str, float]:
         networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
-        loader = eval_loader(self.splits.test, self.settings, self.runtime)
-        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, f"{stage.name} eval")
+        split = self.splits.evaluation_name
+        loader = eval_loader(self.splits.evaluation, self.settings, self.runtime)
+        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, f"{stage.name} {split}")
         metrics = {}
         for key, exits in predictions.logits.items():
             for exit_name, logits in exits.items():
-                metrics[f"val/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
-        metrics["val_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
+                metrics[f"{split}/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
+        metrics[f"{split}_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
         return metrics
 
     def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:

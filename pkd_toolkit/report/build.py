@@ -34,7 +34,7 @@ from pkd_toolkit.run_folder.layout import (
 from pkd_toolkit.scores.files import ScoreSet
 from pkd_toolkit.scores.metrics import classification_metrics
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")  # val: only when the run carved a validation split
 ENSEMBLE_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")
 RUN_ONLY = ("skipped",)  # what pkd run knew and the score files do not: pkd eval keeps it
 
@@ -65,9 +65,12 @@ def build_report(
         "seconds": seconds,
         **(extra or {}),
     }
+    selection = recipe.selection.resolved(has_val=all("val" in splits for splits in score_sets.values()))
+    report["selection"] = selection
     if recipe.ensembles:
         for schedule, splits in score_sets.items():
-            sections = evaluate_ensembles(recipe, registry, splits["train"], splits["test"], run_dir)
+            fit, chooser = splits[selection["ensembles"]], splits[selection["threshold"]]
+            sections = evaluate_ensembles(recipe, registry, fit, splits["test"], run_dir, chooser)
             for section in ENSEMBLE_SECTIONS:
                 report[section] += sections[section]
             report["artefacts"][schedule] = write_schedule_files(run_dir, recipe, schedule, sections)
@@ -78,7 +81,7 @@ def build_report(
 
 
 def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
-    """Every schedule's train and test score files in a run folder."""
+    """Every schedule's train, test (and validation, when the run had one) score files in a run folder."""
     schedules = sorted(path.parent.name for path in (run_dir / SCORES_DIR).glob("*/test.npz"))
     if not schedules:
         raise PkdError(
@@ -90,7 +93,11 @@ def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
         train = score_path(run_dir, schedule, "train")
         if not train.is_file():
             raise PkdError(f"{train}: missing; the ensemblers are fitted on the train split's scores")
-        score_sets[schedule] = {split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in SPLITS}
+        score_sets[schedule] = {
+            split: ScoreSet.load(score_path(run_dir, schedule, split))
+            for split in SPLITS
+            if split != "val" or score_path(run_dir, schedule, split).is_file()
+        }
     return score_sets
 
 
