@@ -78,6 +78,12 @@ class ProgressiveDistillation(ExitScheduleConfig):
     @classmethod
     def _teachers_are_networks(cls, value: list[str] | str, info: ValidationInfo) -> list[str] | str:
         if value == AUTO:
+            networks = (info.context or {}).get("networks")
+            if networks is not None and len(networks) < 2:
+                raise ValueError(
+                    f"teachers: auto orders the recipe's networks from the weakest to the strongest, and it has "
+                    f"{len(networks)} ({', '.join(networks)}): name the teacher(s) instead"
+                )
             return value
         if not value:
             raise ValueError("teachers lists no network: give at least one (or 'auto')")
