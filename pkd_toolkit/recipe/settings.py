@@ -14,7 +14,15 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from pkd_toolkit.plugin.registry import ComponentConfig
-from pkd_toolkit.recipe.base import PositiveFloat, PositiveInt, StrictModel, check_known, known_names  # noqa: F401 - re-exported
+from pkd_toolkit.recipe.base import (  # noqa: F401 - check_all_known, known_names, Presets: re-exported for plugins
+    PositiveFloat,
+    PositiveInt,
+    Presets,
+    StrictModel,
+    check_all_known,
+    check_known,
+    known_names,
+)
 from pkd_toolkit.recipe.selection import ReportSettings, SelectionSettings
 
 
