@@ -39,6 +39,8 @@ from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, Modality, Skippe
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks import FINAL
 from pkd_toolkit.plugin.registry import ComponentConfig, Registrar, choices_hint
+from pkd_toolkit.recipe.base import Presets
+from pkd_toolkit.recipe.selection import DatasetConfig
 from pkd_toolkit.recipe.settings import (
     ExitConfig,
     ExitScheduleConfig,
@@ -46,6 +48,7 @@ from pkd_toolkit.recipe.settings import (
     ScheduleConfig,
     SchedulerSettings,
     StageRef,
+    check_all_known,
     check_known,
 )
 from pkd_toolkit.torch_compat import import_timm
@@ -91,6 +94,7 @@ _LAZY = {
 __all__ = [  # the light names, then the heavy ones of _LAZY
     "__version__",
     "atomic_path",
+    "check_all_known",
     "check_known",
     "choices_hint",
     "Clip",
@@ -98,6 +102,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "ComponentConfig",
     "console",
     "Dataset",
+    "DatasetConfig",
     "ExitConfig",
     "ExitScheduleConfig",
     "FINAL",
@@ -106,6 +111,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "Modality",
     "OptimizerSettings",
     "PkdError",
+    "Presets",
     "Registrar",
     "ScheduleConfig",
     "SchedulerSettings",

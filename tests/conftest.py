@@ -148,6 +148,12 @@ def tiny_recipe_text(output_dir: Path, backbone_epochs: int = 2, exit_epochs: in
     return text + extra
 
 
+@pytest.fixture(scope="session")
+def tiny_recipe_for() -> Callable[..., str]:
+    """``tiny_recipe_for(output_dir, backbone_epochs, exit_epochs, extra)``: the tiny recipe's text (for module fixtures)."""
+    return tiny_recipe_text
+
+
 @pytest.fixture
 def tiny_recipe(write, tmp_path) -> Callable[..., Path]:
     """Write the tiny recipe (three toy networks, ``ce`` and ``pkd`` exits); keyword arguments change its epochs."""

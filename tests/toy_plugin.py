@@ -11,16 +11,17 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from pkd_toolkit.api import ComponentConfig, hookimpl
+from pkd_toolkit.api import ComponentConfig, DatasetConfig, hookimpl
 
 
-class ToyDatasetConfig(ComponentConfig):
+class ToyDatasetConfig(DatasetConfig):
     classes: int = Field(default=3, ge=2)
     train_size: int = Field(default=24, ge=0)
     test_size: int = Field(default=12, ge=0)
     size: int = 16
     segments: int = 2
     noise: float = 1.0
+    group_size: int | None = None
 
 
 class ToyModalityConfig(ComponentConfig):
@@ -69,6 +70,16 @@ class ToyDataset:
     def videos(self, name):
         count = self.config.train_size if name == "train" else self.config.test_size
         return [f"{name}/{i:04d}" for i in range(count)]
+
+    def labels(self, name):
+        count = self.config.train_size if name == "train" else self.config.test_size
+        return [index % self.config.classes for index in range(count)]
+
+    def groups(self, name):
+        """Samples come in "sessions" of ``group_size`` consecutive indices (None: no grouping)."""
+        if self.config.group_size is None:
+            return None
+        return [f"session{index // self.config.group_size}" for index in range(len(self.videos(name)))]
 
     def load_file(self, path, *, modalities):
         """A file ``.../<split>/<index>`` holds that sample of the split (test-time inputs)."""

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import torch
     from torch.utils.data import Dataset as TorchDataset
 
-Split = Literal["train", "test"]
+Split = Literal["train", "val", "test"]
+"""A dataset component provides "train" and "test"; the core carves "val" out of "train" (``data.val``)."""
 
 
 class Clip(TypedDict):
@@ -75,6 +76,13 @@ class Dataset(Protocol):
 
     def videos(self, name: Split) -> Sequence[str]:
         """Identifier of each sample of a split (e.g. its relative path), in index order."""
+
+    def labels(self, name: Split) -> Sequence[int]:
+        """The class index of each sample of a split, in index order, without reading the samples."""
+
+    def groups(self, name: Split) -> Sequence[str] | None:
+        """What must stay on one side when a validation split is carved (a recording session, an actor, a
+        source video), per sample in index order; None when the data set knows no such grouping."""
 
     def load_file(self, path: Path, *, modalities: Mapping[str, Modality]) -> dict[str, torch.Tensor]:
         """Test-time inputs of one file outside the dataset (``pkd predict``): ``{key: [S, C, H, W]}``."""

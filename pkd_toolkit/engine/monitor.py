@@ -122,13 +122,14 @@ def _tensorboard_writer(run_dir: Path) -> Any:
     return SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
 
 
-def epoch_summary(metrics: dict[str, float], evaluated: str = "test") -> str:
+def epoch_summary(metrics: dict[str, float]) -> str:
     """One line for the console: losses per objective, the periodic evaluation (its split and what it averages),
     time and throughput (metrics.jsonl has the rest)."""
     parts = [f"{key.removeprefix('loss/')} {value:.4g}" for key, value in metrics.items() if key.startswith("loss/")]
-    if "val_top1" in metrics:
-        exits = metrics.get("val_exits", 0)
-        parts.append(f"{evaluated} top-1, mean of {exits:.0f} exits {100 * metrics['val_top1']:.2f}")
+    for split in ("val", "test"):
+        if f"{split}_top1" in metrics:
+            exits = metrics.get(f"{split}_exits", 0)
+            parts.append(f"{split} top-1, mean of {exits:.0f} exits {100 * metrics[f'{split}_top1']:.2f}")
     if "seconds" in metrics:
         parts.append(f"{metrics['seconds']:.1f} s")
     if "clips_per_second" in metrics:

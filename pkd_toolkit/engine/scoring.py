@@ -1,4 +1,5 @@
-"""Score files: every schedule's networks run over the train split (test-time transforms) and the test split."""
+"""Score files: every schedule's networks run over the train split (test-time transforms), the validation split
+when the recipe carves one, and the test split."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pkd_toolkit.data.protocol import Dataset
+from pkd_toolkit.data.validation import has_validation
 from pkd_toolkit.engine.assembly import Assembly
 from pkd_toolkit.engine.loaders import eval_loader
 from pkd_toolkit.engine.monitor import Monitor
@@ -16,8 +18,6 @@ from pkd_toolkit.run_folder.layout import score_path
 from pkd_toolkit.run_folder.run import Run
 from pkd_toolkit.scores.files import ExitScores, ScoreSet
 
-SPLITS = ("train", "test")
-
 
 def write_score_files(
     run: Run,
@@ -26,9 +26,9 @@ def write_score_files(
     classes: list[str],
     runtime: Runtime,
     monitor: Monitor,
-    splits: Sequence[str] = SPLITS,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, dict[str, ScoreSet]]:
-    """Per-exit logits of the train split (test-time transforms) and the test split (or ``splits``), for every
+    """Per-exit logits of every split (the train split with test-time transforms), or of ``splits``, for every
     schedule."""
     modalities = assembly.used_modalities()
     scored = assembly.scored()
@@ -36,6 +36,8 @@ def write_score_files(
     costs = _exit_costs(keyed, assembly, modalities, dataset.input_size)
     network_modality = {name: assembly.modality_of(name) for name in run.recipe.networks}
     results: dict[str, dict[str, ScoreSet]] = {label: {} for label in scored}
+    if splits is None:
+        splits = ("train", "val", "test") if has_validation(dataset) else ("train", "test")
     for split in splits:
         data = dataset.split(split, modalities=modalities, training=False)
         loader = eval_loader(data, run.recipe.train, runtime)

@@ -48,13 +48,15 @@ class NonFiniteLoss(PkdError):
 class Splits:
     """The datasets a run trains and evaluates on (built once, shared by every stage).
 
-    ``evaluated`` names the split the periodic evaluation scores (the one that
-    chooses ``best-<stage>.pt``); logs and metrics say which it is.
+    ``evaluation`` is evaluated every ``train.eval_every`` epochs: the
+    validation split when the recipe carves one, else the test split; only when
+    ``select_best`` does that evaluation choose ``best-<stage>.pt``.
     """
 
     train: Any
-    test: Any
-    evaluated: str = "test"
+    evaluation: Any
+    evaluation_name: str = "test"
+    select_best: bool = False
 
 
 class Trainer:
@@ -118,19 +120,18 @@ class Trainer:
                 metrics.update(self._evaluate(stage))
             metrics["seconds"] = time.time() - started
             here = Position(index, epoch + 1, position.finished)
-            improved = "val_top1" in metrics and (best is None or metrics["val_top1"] > best)
-            best = metrics["val_top1"] if improved else best
+            score = metrics.get(f"{self.splits.evaluation_name}_top1") if self.splits.select_best else None
+            improved = score is not None and (best is None or score > best)
+            best = score if improved else best
             if self.runtime.is_main:
                 # The checkpoint carries the epoch's metrics line: a run killed between the two writes
                 # gets the line back when it resumes (see Monitor.resume_at).
                 record = {"stage": stage.name, "stage_index": index, "epoch": epoch + 1, **metrics}
-                if "val_top1" in metrics:
-                    record["val_split"] = self.splits.evaluated
                 self._save(here, optimizers, schedulers, scaler, best, record)
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
-            summary = epoch_summary(metrics, self.splits.evaluated)
+            summary = epoch_summary(metrics)
             self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {summary}")
             self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
         self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
@@ -197,29 +198,30 @@ class Trainer:
         return bool(stage.evaluate) and every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == stage.epochs)
 
     def _evaluation_meaning(self, stage: Stage) -> str:
-        """What the periodic evaluation of ``stage`` measures, in words, for the log."""
+        """What the periodic evaluation of ``stage`` measures and what it decides, in words, for the log."""
         exits = sum(len(network.exit_names) for network in stage.evaluate.values())
-        return (
-            f"every {self.settings.eval_every} epoch(s), top-1 on the {self.splits.evaluated} split of each of "
-            f"{exits} exits of {len(stage.evaluate)} network(s) (heads frozen in this stage included); "
-            f"their mean picks checkpoints/{best_checkpoint(self.run.dir, stage.name).name}"
+        measured = (
+            f"every {self.settings.eval_every} epoch(s), top-1 on the {self.splits.evaluation_name} split of each of "
+            f"{exits} exits of {len(stage.evaluate)} network(s) (heads frozen in this stage included)"
         )
+        if self.splits.select_best:
+            return f"{measured}; their mean picks checkpoints/{best_checkpoint(self.run.dir, stage.name).name}"
+        return f"{measured}; for the log only: no checkpoint is chosen on it"
 
     def _evaluate(self, stage: Stage) -> dict[str, float]:
-        """``val/<network key>/<exit>``: each exit's top-1 on the evaluated split; ``val_top1``: their mean,
-        every exit of every evaluated network counted once (``val_exits`` of them)."""
+        """``<split>/<network key>/<exit>``: each exit's top-1 on the evaluated split; ``<split>_top1``: their
+        mean, every exit of every evaluated network counted once (``<split>_exits`` of them)."""
         networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
-        split = self.splits.evaluated
-        loader = eval_loader(getattr(self.splits, split), self.settings, self.runtime)
+        split = self.splits.evaluation_name
+        loader = eval_loader(self.splits.evaluation, self.settings, self.runtime)
         description = f"{stage.name} evaluation on the {split} split"
         predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, description)
-        per_exit = {
-            f"val/{key}/{exit_name}": topk_accuracy(logits.mean(axis=1), predictions.labels)
-            for key, exits in predictions.logits.items()
-            for exit_name, logits in exits.items()
-        }
-        mean = float(np.mean(list(per_exit.values()))) if per_exit else 0.0
-        return {**per_exit, "val_exits": float(len(per_exit)), "val_top1": mean}
+        metrics = {}
+        for key, exits in predictions.logits.items():
+            for exit_name, logits in exits.items():
+                metrics[f"{split}/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
+        mean = float(np.mean(list(metrics.values()))) if metrics else 0.0
+        return {**metrics, f"{split}_exits": float(len(metrics)), f"{split}_top1": mean}
 
     def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:
         for parameter in self.model.parameters():

@@ -39,7 +39,8 @@ Progress = Callable[[str], None]
 
 
 def check_score_sets(train: ScoreSet, test: ScoreSet, run_dir: Path) -> None:
-    """Refuse score files that cannot be used together: other classes, other exits, bad shapes."""
+    """Refuse the score files of two splits (``train``: the fitting or choosing one) that cannot be used together:
+    other classes, other exits, bad shapes."""
     train_file, test_file = (score_path(run_dir, s.schedule, s.split) for s in (train, test))
     if train.schedule != test.schedule:
         raise PkdError(f"{train_file} and {test_file} are scores of different schedules")
@@ -78,9 +79,12 @@ def evaluate_ensembles(
     train: ScoreSet,
     test: ScoreSet,
     run_dir: Path,
+    chooser: ScoreSet | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Fit the recipe's ensembles on ``train``, evaluate them and the early-exit policy on ``test``.
+    """Fit the recipe's ensembles on ``train`` (the split that fits them: validation or train), evaluate them and
+    the early-exit policy on ``test``; the cheapest point within the tolerance is chosen on ``chooser`` (default:
+    ``test``) and reported with its ``test`` accuracy and cost.
 
     Saves the fitted ensemblers (``fitted_path``) once everything is computed
     (atomically, file by file: a failure leaves the earlier files whole) and
@@ -93,7 +97,9 @@ def evaluate_ensembles(
     ``progress`` gets a line as each ensemble starts and ends fitting, and every
     :data:`HEARTBEAT_SECONDS` while one fits.
     """
+    chooser = chooser if chooser is not None else test
     check_score_sets(train, test, run_dir)
+    check_score_sets(chooser, test, run_dir)
     planned = plan_ensembles(recipe, registry)
     if not planned:
         return {**{key: [] for key in REPORT_SECTIONS}, "predicted": {}}
@@ -113,7 +119,9 @@ def evaluate_ensembles(
     for plan in policy_ensembles(recipe, planned):
         curve = _early_exit_points(plan, test, recipe, full[plan.label]["gmacs_per_video"])
         points += curve
-        summaries.append(_summary(plan.label, schedule, full[plan.label], curve, recipe.early_exit.tolerance))
+        choices = curve if chooser is test else _early_exit_points(plan, chooser, recipe, full[plan.label]["gmacs_per_video"])
+        chosen_full = full[plan.label]["top1"] if chooser is test else _ensemble_entry(plan, chooser, run_dir)["top1"]
+        summaries.append(_summary(plan.label, schedule, full[plan.label], curve, choices, chosen_full, chooser.split, recipe))
     for plan in planned:
         save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
     remove_stale_fitted(ensembles_dir(run_dir, schedule) / FITTED_DIR, {plan.label for plan in planned})
@@ -189,13 +197,28 @@ def _early_exit_points(plan: PlannedEnsemble, test: ScoreSet, recipe: RecipeBase
     return points
 
 
-def _summary(label: str, schedule: str, full: dict, points: list[dict], tolerance: float) -> dict[str, Any]:
-    best = early_exit.cheapest_within(points, full["top1"], tolerance)
+def _summary(
+    label: str,
+    schedule: str,
+    full: dict,
+    points: list[dict],
+    choices: list[dict],
+    chosen_full_top1: float,
+    chosen_on: str,
+    recipe: RecipeBase,
+) -> dict[str, Any]:
+    """The cheapest point within the tolerance of the full ensemble, chosen among ``choices`` (on ``chosen_on``),
+    given with its test accuracy and cost (``points``)."""
+    tolerance = recipe.early_exit.tolerance
+    best = early_exit.cheapest_within(choices, chosen_full_top1, tolerance)
+    if best is not None and choices is not points:  # the same setting, on the test split
+        best = next(p for p in points if (p["threshold"], p["segments"]) == (best["threshold"], best["segments"]))
     return {
         "schedule": schedule,
         "ensembler": label,
         "full_top1": full["top1"],
         "full_gmacs_per_video": full["gmacs_per_video"],
         "tolerance": tolerance,
+        "chosen_on": chosen_on,
         "cheapest_within": best and {key: best[key] for key in SUMMARY_KEYS},
     }

@@ -12,18 +12,17 @@ from typing import Any
 import torch
 
 from pkd_toolkit.data.protocol import Dataset
+from pkd_toolkit.data.validation import has_validation
 from pkd_toolkit.engine.runtime import Runtime
 from pkd_toolkit.report.provenance import describe_data, provenance
 from pkd_toolkit.run_folder.run import Run
-
-SPLITS = ("train", "test")
-
 
 def run_provenance(
     run: Run, runtime: Runtime, dataset: Dataset, skipped: Sequence[Mapping[str, Any]], wall_time: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The provenance block of ``run``'s report."""
-    videos = {split: len(dataset.videos(split)) for split in SPLITS}
+    splits = ("train", "val", "test") if has_validation(dataset) else ("train", "test")
+    videos = {split: len(dataset.videos(split)) for split in splits}
     return provenance(
         run.recipe,
         plugins={name: info.version for name, info in run.plugins.infos.items() if not info.errors},

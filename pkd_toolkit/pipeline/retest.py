@@ -3,9 +3,10 @@
 
 The report goes into a new folder (``tests/<date-time>-<checkpoint>`` in the
 run folder, or ``--out``), never over the training report. Ensembles are
-fitted on train scores of the same weights: the run's own train score files
-when the checkpoint is the run's final one (a finished ``last.pt``), else the
-train split is scored again with the checkpoint.
+fitted (and the early-exit point chosen) as in the run, on scores of the same
+weights: the run's own train (and validation) score files when the checkpoint
+is the run's final one (a finished ``last.pt``), else those splits are scored
+again with the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pkd_toolkit import atomic
+from pkd_toolkit.data.validation import has_validation, with_validation
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.assembly import assemble
 from pkd_toolkit.engine.monitor import Monitor
@@ -83,7 +85,7 @@ def retest(
     final = path.resolve() == last_checkpoint(run_dir).resolve() and bool(state.get("complete"))
     runtime = start_runtime(recipe.train)
     try:
-        dataset = registry.build("datasets", recipe.data)
+        dataset = with_validation(registry.build("datasets", recipe.data), recipe)
         classes = list(dataset.classes)
         assembly = assemble(recipe, registry, len(classes))
         try:
@@ -105,23 +107,23 @@ def _score_and_report(run, run_dir, state, path, final, assembly, dataset, class
     try:
         monitor.info(f"testing {run_dir} from {path} ({position_text(state)}) into {run.dir}")
         started = time.monotonic()
-        # The run's train scores come from these very weights when the checkpoint is its final one.
-        final = final and all(score_path(run_dir, schedule, "train").is_file() for schedule in assembly.scored())
-        splits = ("test",) if final else ("train", "test")
-        score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, splits)
+        # The run's train (and validation) scores come from these very weights when the checkpoint is its final one.
+        kept = ("train", "val") if has_validation(dataset) else ("train",)
+        final = final and all(score_path(run_dir, s, split).is_file() for s in assembly.scored() for split in kept)
+        score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, ("test",) if final else None)
         if final:
             for schedule, sets in score_sets.items():
-                sets["train"] = ScoreSet.load(score_path(run_dir, schedule, "train"))
+                sets.update({split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in kept})
         scoring = round(time.monotonic() - started, 1)
         skipped = list(dataset.skipped())
         test = {
             "run": str(run_dir),
             "checkpoint": str(path),
             "position": position_text(state),
-            "scored": list(splits),
-            "ensembles_fitted_on": "the run's own train score files (the same weights)"
+            "scored": ["test"] if final else [*kept, "test"],
+            "ensembles_fitted_on": f"the run's own {' and '.join(kept)} score files (the same weights)"
             if final
-            else "the train split scored again from this checkpoint",
+            else f"the {' and '.join(kept)} split(s) scored again from this checkpoint",
             "ignored": ignored,
         }
         provenance = run_provenance(run, runtime, dataset, skipped, {"scores": scoring})
@@ -163,5 +165,5 @@ def position_text(state: dict[str, Any]) -> str:
         return "the run's final weights"
     position = state.get("position", {})
     record = state.get("metrics") or {}
-    evaluation = f" (its evaluation: {100 * record['val_top1']:.2f})" if "val_top1" in record else ""
+    evaluation = f" (its validation top-1: {100 * record['val_top1']:.2f})" if "val_top1" in record else ""
     return f"stage {position.get('stage_index', 0) + 1}, after epoch {position.get('epoch')}{evaluation}"

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from pkd_toolkit.data.protocol import Dataset
+from pkd_toolkit.data.validation import WithValidation, has_validation, with_validation
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.assembly import Assembly, RunServices, assemble
 from pkd_toolkit.engine.loaders import eval_loader
 from pkd_toolkit.engine.monitor import Monitor
-from pkd_toolkit.engine.run_model import RunModel
 from pkd_toolkit.engine.predictions import head_accuracies
+from pkd_toolkit.engine.run_model import RunModel
 from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main, start_runtime, stop_runtime
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
@@ -48,8 +49,8 @@ def start_run(
     """
     runtime = start_runtime(recipe.train)
     try:
-        # The data first: a recipe whose data are missing leaves no run folder behind.
-        dataset = plugins.registry.build("datasets", recipe.data)
+        # The data first: a recipe whose data are missing (or cannot spare a validation split) leaves no run folder.
+        dataset = with_validation(plugins.registry.build("datasets", recipe.data), recipe)
         classes = list(dataset.classes)
         opened, payload = None, None
         if runtime.is_main:
@@ -90,19 +91,30 @@ def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str
 def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
     recipe = run.recipe
     seed_everything(recipe.seed)
+    selection = recipe.selection.resolved(has_validation(dataset))
+    if isinstance(dataset, WithValidation):
+        carving = dataset.carving
+        monitor.note(
+            "validation", {"train": len(carving.train), "val": len(carving.val), "groups": carving.groups},
+            f"validation split: {len(carving.val)} of the {len(carving.train) + len(carving.val)} training videos "
+            f"({carving.groups} group(s), grouped by {carving.grouped_by})",
+        )  # fmt: skip
     accuracies: dict[str, float] = {}
 
     def network_accuracies() -> dict[str, float]:
         """Measured once, when a stage first asks for them (after stage (a) trained the networks)."""
         if not accuracies:
-            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor))
+            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor, selection["teachers"]))
         return accuracies
 
     assembly = assemble(recipe, run.plugins.registry, len(classes), RunServices(network_accuracies, monitor.note))
     modalities = assembly.used_modalities()
+    evaluated = "val" if selection["checkpoints"] == "val" else "test"
     splits = Splits(
         train=_non_empty(dataset.split("train", modalities=modalities, training=True), "train", recipe),
-        test=_non_empty(dataset.split("test", modalities=modalities, training=False), "test", recipe),
+        evaluation=_non_empty(dataset.split(evaluated, modalities=modalities, training=False), evaluated, recipe),
+        evaluation_name=evaluated,
+        select_best=selection["checkpoints"] != "none",
     )
     stages = assembly.stages()
     state = _resume_state(run, assembly.model, monitor)
@@ -132,14 +144,14 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
 
 
 def _measure_networks(
-    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor
+    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor, split: str
 ) -> dict[str, float]:
-    """Each base network's top-1 on the split that chooses settings: the train videos with test-time transforms."""
-    chooser = dataset.split("train", modalities=assembly.used_modalities(), training=False)
+    """Each base network's top-1 on ``split`` (``val``, or ``train`` with test-time transforms)."""
+    chooser = dataset.split(split, modalities=assembly.used_modalities(), training=False)
     loader = eval_loader(chooser, run.recipe.train, runtime)
     accuracies = head_accuracies(assembly.networks, loader, runtime, network_modality(assembly), monitor)
     shown = ", ".join(f"{name} {100 * value:.1f}%" for name, value in accuracies.items())
-    monitor.note("network_accuracy", accuracies, f"the networks' own heads, top-1 on the train split: {shown}")
+    monitor.note("network_accuracy", {"split": split, **accuracies}, f"the networks' own heads, top-1 on the {split} split: {shown}")
     return accuracies
 
 

@@ -20,7 +20,7 @@ from pkd_toolkit.recipe.yaml_source import YamlSource, read_yaml
 # The order sections are written in a resolved recipe.
 SECTION_ORDER = (
     "name", "description", "seed", "output_dir", "data", "modalities", "networks",
-    "train", "backbones", "schedules", "ensembles", "early_exit", "report",
+    "train", "backbones", "schedules", "ensembles", "early_exit", "selection", "report",
 )  # fmt: skip
 
 

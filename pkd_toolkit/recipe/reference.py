@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from pkd_toolkit.plugin.registry import KINDS, ComponentRegistry
+from pkd_toolkit.recipe.selection import DatasetConfig
 from pkd_toolkit.recipe.settings import NetworkBase, RecipeBase
 
 # Where each kind of component goes in a recipe.
@@ -48,7 +49,7 @@ def recipe_reference(registry: ComponentRegistry) -> str:
     ]
     lines += _model_section("Top level", RecipeBase, extra=_TOP_LEVEL_COMPONENTS)
     lines += _model_section("`networks.<name>`: a network", NetworkBase, extra=_NETWORK_COMPONENTS)
-    for title, model in _nested_models(RecipeBase):
+    for title, model in [*_nested_models(RecipeBase), *_nested_models(DatasetConfig, "data.")]:
         lines += _model_section(title, model)
     for kind, place in PLACES.items():
         lines += [f"## {KINDS[kind].capitalize()} components: {place}", ""]

@@ -11,30 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from pkd_toolkit.plugin.registry import ComponentConfig, choices_hint
-
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def known_names(info: ValidationInfo, what: str) -> list[str] | None:
-    """Names declared elsewhere in the recipe (``networks``, ``modalities``, ``schedules``' labels), from the
-    validation context."""
-    return (info.context or {}).get(what)
-
-
-def check_known(value: str, info: ValidationInfo, section: str) -> str:
-    """Refuse ``value`` unless the recipe's ``section`` names it (``networks``, ``modalities`` or ``schedules``)."""
-    names = known_names(info, section)
-    if names is not None and value not in names:
-        raise ValueError(f"{value!r} is not one of the recipe's {section}: " + choices_hint(value, names))
-    return value
+from pkd_toolkit.plugin.registry import ComponentConfig
+from pkd_toolkit.recipe.base import (  # noqa: F401 - check_all_known, known_names, Presets: re-exported for plugins
+    PositiveFloat,
+    PositiveInt,
+    Presets,
+    StrictModel,
+    check_all_known,
+    check_known,
+    known_names,
+)
+from pkd_toolkit.recipe.selection import ReportSettings, SelectionSettings
 
 
 class OptimizerSettings(StrictModel):
@@ -208,21 +197,6 @@ class EarlyExitSettings(StrictModel):
         return value
 
 
-class ReportSettings(StrictModel):
-    """What the report compares."""
-
-    baseline: str | None = Field(
-        default=None,
-        description="label of the schedule whose exits every other schedule's exits are compared with "
-        "(e.g. 'ce'); default: the first schedule of the recipe",
-    )
-
-    @field_validator("baseline")
-    @classmethod
-    def _schedule_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return value if value is None else check_known(value, info, "schedules")
-
-
 class RecipeBase(StrictModel):
     """The keys of a recipe; the component sections (data, modalities, networks, schedules, ensembles) are
     validated by the config models of the components they name (assembled by ``recipe.recipe_model``)."""
@@ -243,3 +217,6 @@ class RecipeBase(StrictModel):
         default_factory=EarlyExitSettings, description="how the early-exit policy is evaluated"
     )
     report: ReportSettings = Field(default_factory=ReportSettings, description="what the report compares")
+    selection: SelectionSettings = Field(
+        default_factory=SelectionSettings, description="which split chooses checkpoints, ensembles, thresholds, teachers"
+    )

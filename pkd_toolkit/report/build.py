@@ -43,7 +43,7 @@ from pkd_toolkit.run_folder.layout import (
 from pkd_toolkit.scores.files import ScoreSet
 from pkd_toolkit.scores.metrics import classification_metrics
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")  # val: only when the run carved a validation split
 RUN_ONLY = ("provenance", "skipped")  # what pkd run knew and the score files do not: pkd eval keeps it
 
 ScoreSets = Mapping[str, Mapping[str, ScoreSet]]  # schedule -> split -> scores
@@ -87,9 +87,12 @@ def build_report(
         "confusion": write_confusion_matrices(run_dir, score_sets),
         "ensemble_confusion": {},
     }
+    selection = recipe.selection.resolved(has_val=all("val" in splits for splits in score_sets.values()))
+    report["selection"] = selection
     if recipe.ensembles:
         for schedule, splits in score_sets.items():
-            sections = evaluate_ensembles(recipe, registry, splits["train"], splits["test"], run_dir, progress)
+            fit, chooser = splits[selection["ensembles"]], splits[selection["threshold"]]
+            sections = evaluate_ensembles(recipe, registry, fit, splits["test"], run_dir, chooser, progress)
             predicted = sections.pop("predicted")  # arrays, not report data: for the confusion matrices
             figures["ensemble_confusion"][schedule] = write_ensemble_confusions(run_dir, splits["test"], predicted)
             for section in REPORT_SECTIONS:
@@ -107,7 +110,7 @@ def build_report(
 
 
 def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
-    """Every schedule's train and test score files in a run folder."""
+    """Every schedule's train, test (and validation, when the run had one) score files in a run folder."""
     schedules = sorted(path.parent.name for path in (run_dir / SCORES_DIR).glob("*/test.npz"))
     if not schedules:
         raise PkdError(
@@ -119,7 +122,11 @@ def load_score_sets(run_dir: Path) -> dict[str, dict[str, ScoreSet]]:
         train = score_path(run_dir, schedule, "train")
         if not train.is_file():
             raise PkdError(f"{train}: missing; the ensemblers are fitted on the train split's scores")
-        score_sets[schedule] = {split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in SPLITS}
+        score_sets[schedule] = {
+            split: ScoreSet.load(score_path(run_dir, schedule, split))
+            for split in SPLITS
+            if split != "val" or score_path(run_dir, schedule, split).is_file()
+        }
     return score_sets
 
 

@@ -1,7 +1,8 @@
 """The training curves as data, read back from metrics.jsonl: each stage's losses and periodic evaluations.
 
 metrics.jsonl holds one line per finished epoch (``stage``, ``epoch``,
-``loss/<objective>``, ``val/<schedule>/<network>/<exit>``, ``val_top1``,
+``loss/<objective>``, ``<split>/<schedule>/<network>/<exit>`` and
+``<split>_top1`` where ``<split>`` is the evaluated split, ``val`` or ``test``,
 ``seconds``, ...). :func:`training_curves` turns them into one entry per
 stage for :func:`pkd_toolkit.report.plots.plot_training_curves`, and
 :func:`stage_wall_times` into the wall time each stage took.
@@ -17,8 +18,8 @@ from typing import Any
 from pkd_toolkit.run_folder.layout import METRICS_FILE
 
 LOSS = "loss/"
-EVALUATION = "val/"
-MEAN = "mean of all exits (picks best checkpoint)"
+EVALUATED = ("val", "test")  # the splits a periodic evaluation may score
+MEAN = "mean of all exits"
 
 
 def read_epochs(run_dir: Path) -> list[dict[str, Any]]:
@@ -40,25 +41,27 @@ def read_epochs(run_dir: Path) -> list[dict[str, Any]]:
 
 def training_curves(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per stage: ``epochs``, ``losses`` (objective -> value per epoch) and ``evaluations``
-    (evaluated network -> (epochs, top-1 averaged over its exits), and :data:`MEAN`, the mean the best
-    checkpoint follows); ``split`` is the split evaluated (None in runs older than that record)."""
+    (evaluated network -> (epochs, top-1 averaged over its exits), and :data:`MEAN`, the mean that picks
+    the best checkpoint when the split is ``val``); ``split`` is the split evaluated."""
     stages: dict[str, dict[str, Any]] = {}
     for record in epochs:
         stage = stages.setdefault(
             record["stage"],
             {"stage": record["stage"], "epochs": [], "losses": defaultdict(list), "evaluations": {}, "split": None},
         )
-        stage["split"] = record.get("val_split", stage["split"])
+
         stage["epochs"].append(record["epoch"])
         for key, value in record.items():
             if key.startswith(LOSS):
                 stage["losses"][key.removeprefix(LOSS)].append(value)
         by_network: dict[str, list[float]] = defaultdict(list)
-        for key, value in record.items():
-            if key.startswith(EVALUATION):
-                by_network[key.removeprefix(EVALUATION).rpartition("/")[0]].append(value)
-        if "val_top1" in record:
-            by_network[MEAN] = [record["val_top1"]]
+        for split in EVALUATED:
+            for key, value in record.items():
+                if key.startswith(f"{split}/"):
+                    by_network[key.removeprefix(f"{split}/").rpartition("/")[0]].append(value)
+            if f"{split}_top1" in record:
+                by_network[MEAN] = [record[f"{split}_top1"]]
+                stage["split"] = split
         for network, values in by_network.items():
             curve = stage["evaluations"].setdefault(network, {"epochs": [], "top1": []})
             curve["epochs"].append(record["epoch"])

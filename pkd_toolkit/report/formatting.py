@@ -37,11 +37,13 @@ def summary_line(summary: dict[str, Any]) -> str:
         f"full ensemble ({pct(summary['full_top1'])} at {summary['full_gmacs_per_video']:.2f} GMACs): "
     )
     best = summary["cheapest_within"]
+    chosen = summary.get("chosen_on", "test")
     if best is None:
-        return head + "none"
+        return head + f"none on the {chosen} split"
+    how = "chosen on the test split itself, so optimistic" if chosen == "test" else f"chosen on the {chosen} split"
     return head + (
         f"{pct(best['top1'])} at {best['gmacs_per_video']:.2f} GMACs ({100 * best['gmacs_fraction']:.0f}%), "
-        f"threshold {format_threshold(best['threshold'])}, {segments_label(best['segments'])}"
+        f"threshold {format_threshold(best['threshold'])}, {segments_label(best['segments'])} ({how})"
     )
 
 

@@ -21,6 +21,14 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("skipped"):
         lines += [f"{len(report['skipped'])} sample(s) could not be read and were skipped:", ""]
         lines += [f"- `{entry['sample']}`: {entry['problem']}" for entry in report["skipped"]] + [""]
+    if report.get("selection"):
+        chosen = report["selection"]
+        lines += [
+            f"Chosen on: checkpoints: {chosen['checkpoints']}; ensembles fitted on: {chosen['ensembles']}; early-exit "
+            f"threshold: {chosen['threshold']}; teacher order (teachers: auto): {chosen['teachers']}. Every accuracy "
+            "below is measured on the test split.",
+            "",
+        ]
     if report.get("notes"):
         lines += ["Decisions taken while training:", ""]
         lines += [f"- `{key}`: {json.dumps(value)}" for key, value in report["notes"].items()] + [""]

@@ -46,7 +46,8 @@ def data_text(data: dict[str, Any]) -> str:
     where = f" at `{data['root']}`" if data.get("root") else ""
     split = f", split {data['split']}" if data.get("split") is not None else ""
     videos = data.get("videos", {})
-    counts = " and ".join(f"{count} {name}" for name, count in videos.items())
+    counted = [f"{count} {name}" for name, count in videos.items()]
+    counts = " and ".join([", ".join(counted[:-1]), counted[-1]] if len(counted) > 1 else counted)
     skipped = data.get("skipped", 0)
     return (
         f"{data.get('dataset')}{where}{split}: {counts} videos, {data.get('classes')} classes, "

@@ -16,11 +16,11 @@ See docs/fidelity.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pkd_toolkit.api import ExitScheduleConfig, check_known
+from pkd_toolkit.api import ExitScheduleConfig, Presets, check_known
 
 SELF = "self"
 """A teacher name: the final head of the network whose exits are trained."""
@@ -39,8 +39,10 @@ class CrossEntropyExits(ExitScheduleConfig):
     """Exits trained with cross entropy on the labels."""
 
 
-class ProgressiveDistillation(ExitScheduleConfig):
+class ProgressiveDistillation(ExitScheduleConfig, Presets):
     """Exits distilled from a sequence of teachers' final heads (PKD)."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 
     preset: Literal["published_code", "paper_text"] | None = Field(
         default=None,
@@ -67,17 +69,16 @@ class ProgressiveDistillation(ExitScheduleConfig):
     alpha: float = Field(default=0.0, ge=0, le=1, description="weight of cross entropy with the labels (0: pure distillation)")
     scale_t2: bool = Field(default=False, description="multiply the distillation term by T^2 (Hinton et al.)")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset") in PRESETS:
-            return {**PRESETS[data["preset"]], **data}
-        return data
-
     @field_validator("teachers")
     @classmethod
     def _teachers_are_networks(cls, value: list[str] | str, info: ValidationInfo) -> list[str] | str:
         if value == AUTO:
+            networks = (info.context or {}).get("networks")
+            if networks is not None and len(networks) < 2:
+                raise ValueError(
+                    f"teachers: auto orders the recipe's networks from the weakest to the strongest, and it has "
+                    f"{len(networks)} ({', '.join(networks)}): name the teacher(s) instead"
+                )
             return value
         if not value:
             raise ValueError("teachers lists no network: give at least one (or 'auto')")

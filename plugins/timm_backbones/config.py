@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from pkd_toolkit.api import ComponentConfig, choices_hint
 
+
 def looks_like_a_name(value: str) -> bool:
     """A word (``efficientnet_lite``), not a path (``weights/resnet18.pth``, ``model.pth``)."""
     return not any(mark in value for mark in ("/", "\\", "."))

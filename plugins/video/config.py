@@ -11,13 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from pkd_toolkit.api import ComponentConfig
+from pkd_toolkit.api import ComponentConfig, DatasetConfig
 
 Scale = Annotated[float, Field(gt=0, le=1)]
 
 
-class ClipSettings(ComponentConfig):
-    """How clips are sampled and transformed: shared by every video dataset."""
+class ClipSettings(DatasetConfig):
+    """How clips are sampled and transformed: shared by every video dataset (and ``val``, every data set's)."""
 
     segments: int = Field(default=3, ge=1, description="TSN segments per training clip: one random frame in each")
     test_segments: int = Field(default=25, ge=1, description="segments at test time: the centre frame of each")

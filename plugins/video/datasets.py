@@ -34,9 +34,10 @@ from pkd_plugins.video.formats import (
     read_hmdb51,
     read_ucf101,
     ucf101_classes,
+    ucf101_group,
     video_finder,
 )
-from pkd_plugins.video.modalities import Representation
+from pkd_plugins.video.modalities import Representation, representations_of
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
 from pkd_plugins.video.transforms import apply_view, evaluation_views, multiscale_view
@@ -52,20 +53,6 @@ class VideoEntry:
     video: str  # identifier: the path relative to the root, as listed
     path: Path
     label: int
-
-
-def representations_of(modalities: Mapping[str, object]) -> dict[str, Representation]:
-    """The representation each modality asks for; refuses modalities no video dataset produces."""
-    wanted = {}
-    for key, modality in modalities.items():
-        representation = getattr(modality, "representation", None)
-        if not isinstance(representation, Representation):
-            name = getattr(modality, "name", type(modality).__name__)
-            raise UsageError(
-                f"modalities.{key}: the video datasets produce iframe, mv, residual and rgb, not {name!r}"
-            )
-        wanted[key] = representation
-    return wanted
 
 
 class VideoDataset:
@@ -112,6 +99,13 @@ class VideoDataset:
 
     def videos(self, name: str) -> list[str]:
         return [entry.video for entry in self._entries(name)]
+
+    def labels(self, name: str) -> list[int]:
+        return [entry.label for entry in self._entries(name)]
+
+    def groups(self, name: str) -> list[str] | None:
+        """UCF-101's groups (``gNN``: clips cut from one longer video); no grouping for the other formats."""
+        return None
 
     def load_file(self, path: Path, *, modalities: Mapping[str, object]) -> dict[str, torch.Tensor]:
         """Test-time inputs of one file; an unreadable file raises a :class:`VideoError` naming it."""
@@ -179,6 +173,10 @@ class Ucf101(VideoDataset):
 
     def read_listing(self) -> Listing:
         return read_ucf101(self.config.splits, self.config.split)
+
+
+    def groups(self, name: str) -> list[str]:
+        return [ucf101_group(video) for video in self.videos(name)]
 
 
 class FolderDataset(VideoDataset):

@@ -73,6 +73,12 @@ def read_hmdb51(splits: Path, split: int) -> Listing:
     return listing
 
 
+def ucf101_group(video: str) -> str:
+    """``g08`` of ``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi``: the clips of one group come from one video."""
+    match = re.search(r"_(g\d+)_c\d+", video)
+    return match.group(1) if match else video
+
+
 def ucf101_classes(splits: Path) -> list[str]:
     """Class names in ``classInd.txt`` order (its 1-based index minus one is the label)."""
     path = _folder(splits, "the ucfTrainTestlist files (classInd.txt, trainlist01.txt, ...)", "splits") / "classInd.txt"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from pkd_toolkit.api import UsageError
 
 Kind = Literal["iframe", "mv", "residual", "rgb"]
 Precision = Literal["integer", "subpixel"]
@@ -44,3 +47,17 @@ def build_modality(kind: Kind, config: object) -> VideoModality:
     """The modality ``kind`` with the options of its recipe section (``accumulate``, ``precision`` where it has them)."""
     options = {option: getattr(config, option) for option in ("accumulate", "precision") if hasattr(config, option)}
     return VideoModality(kind, Representation(kind, **options))
+
+
+def representations_of(modalities: Mapping[str, object]) -> dict[str, Representation]:
+    """The representation each modality asks for; refuses modalities no video dataset produces."""
+    wanted = {}
+    for key, modality in modalities.items():
+        representation = getattr(modality, "representation", None)
+        if not isinstance(representation, Representation):
+            name = getattr(modality, "name", type(modality).__name__)
+            raise UsageError(
+                f"modalities.{key}: the video datasets produce iframe, mv, residual and rgb, not {name!r}"
+            )
+        wanted[key] = representation
+    return wanted

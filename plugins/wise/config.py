@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from pkd_toolkit.api import ComponentConfig, check_known
+from pkd_toolkit.api import ComponentConfig, Presets, check_all_known, check_known
 
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
@@ -56,9 +56,7 @@ class FusionConfig(OrderedEnsemblerConfig):
     @field_validator("weights")
     @classmethod
     def _weighted_networks_exist(cls, value: dict[str, float] | None, info: ValidationInfo) -> dict[str, float] | None:
-        for name in value or ():
-            check_known(name, info, "networks")
-        return value
+        return check_all_known(value, info, "networks")
 
 
 WISE_PRESETS: dict[str, dict[str, Any]] = {
@@ -67,8 +65,10 @@ WISE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class WiseConfig(OrderedEnsemblerConfig):
+class WiseConfig(OrderedEnsemblerConfig, Presets):
     """Learned weights: stage k's logits are sum_j<=k beta[k, j] * z_j, fitted on held-out (or train) scores."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = WISE_PRESETS
 
     preset: Literal["published_code"] | None = Field(
         default=None,
@@ -111,19 +111,10 @@ class WiseConfig(OrderedEnsemblerConfig):
         "the released code does before the softmax: the answers stay, the confidences (so early exit) change",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset") in WISE_PRESETS:
-            return {**WISE_PRESETS[data["preset"]], **data}
-        return data
-
     @field_validator("final_weights")
     @classmethod
     def _weighted_networks_exist(cls, value: dict[str, float] | None, info: ValidationInfo) -> dict[str, float] | None:
-        for name in value or ():
-            check_known(name, info, "networks")
-        return value
+        return check_all_known(value, info, "networks")
 
 
 CONFIGS = {"sum": SumConfig, "mean": MeanConfig, "fusion": FusionConfig, "wise": WiseConfig}

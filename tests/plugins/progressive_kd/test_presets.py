@@ -87,6 +87,13 @@ def test_teacher_lists_that_make_no_sense_are_refused(tiny_recipe, toy_plugins, 
         load_recipe(tiny_recipe(), toy_plugins.registry, [f"schedules=[{schedule}]"])
 
 
+def test_teachers_auto_needs_networks_to_order(tiny_recipe, toy_plugins):
+    overrides = ["networks={mv: {modality: mv, backbone: {name: timm, model: test_resnet}, exits: [{name: light, at: 1}]}}",
+                 "schedules=[{name: pkd, teachers: auto}]"]  # fmt: skip
+    with pytest.raises(RecipeError, match=r"teachers: auto orders the recipe's networks .* and it has 1 \(mv\)"):
+        load_recipe(tiny_recipe(), toy_plugins.registry, overrides)
+
+
 def test_a_network_named_self_cannot_be_told_from_the_self_teacher(tiny_recipe, toy_plugins):
     recipe = tiny_recipe().read_text().replace("  iframe:\n    modality: iframe", "  self:\n    modality: iframe")
     path = tiny_recipe(name="self.yaml")
