@@ -20,8 +20,8 @@ def retest(
     checkpoint: str = typer.Option(
         "last",
         "--checkpoint",
-        help="last (the run's final weights), best (the last stage's best evaluation), best-<stage>, or a "
-        "checkpoint file of this run.",
+        help="last (the run's final weights), best (the last stage's best evaluation on the validation split), "
+        "best-<stage>, or a checkpoint file of this run.",
     ),
     overrides: list[str] = OVERRIDES,
     out: Path | None = typer.Option(
