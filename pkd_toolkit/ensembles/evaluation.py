@@ -94,8 +94,8 @@ def evaluate_ensembles(
     ``early_exit_summary`` (the cheapest point within the tolerance, per ensemble),
     and ``predicted``: each ensemble's predicted class of every test video
     (numpy arrays by label, for confusion matrices; not part of the JSON report).
-    ``progress`` gets a line as each ensemble starts and ends fitting, and every
-    :data:`HEARTBEAT_SECONDS` while one fits.
+    ``progress`` gets a line as each ensemble is fitted, and one every
+    :data:`HEARTBEAT_SECONDS` while a fit still runs.
     """
     chooser = chooser if chooser is not None else test
     check_score_sets(train, test, run_dir)
@@ -120,7 +120,7 @@ def evaluate_ensembles(
         curve = _early_exit_points(plan, test, recipe, full[plan.label]["gmacs_per_video"])
         points += curve
         choices = curve if chooser is test else _early_exit_points(plan, chooser, recipe, full[plan.label]["gmacs_per_video"])
-        chosen_full = full[plan.label]["top1"] if chooser is test else _ensemble_entry(plan, chooser, run_dir)["top1"]
+        chosen_full = full[plan.label]["top1"] if chooser is test else _ensemble_entry(plan, chooser, run_dir)[0]["top1"]
         summaries.append(_summary(plan.label, schedule, full[plan.label], curve, choices, chosen_full, chooser.split, recipe))
     for plan in planned:
         save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
