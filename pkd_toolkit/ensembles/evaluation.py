@@ -120,7 +120,8 @@ def evaluate_ensembles(
         curve = _early_exit_points(plan, test, recipe, full[plan.label]["gmacs_per_video"])
         points += curve
         choices = curve if chooser is test else _early_exit_points(plan, chooser, recipe, full[plan.label]["gmacs_per_video"])
-        chosen_full = full[plan.label]["top1"] if chooser is test else _ensemble_entry(plan, chooser, run_dir)[0]["top1"]
+        entry_on_chooser = full[plan.label] if chooser is test else _ensemble_entry(plan, chooser, run_dir)[0]
+        chosen_full = entry_on_chooser["top1"]
         summaries.append(_summary(plan.label, schedule, full[plan.label], curve, choices, chosen_full, chooser.split, recipe))
     for plan in planned:
         save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
