@@ -25,6 +25,10 @@ def test_a_run_folder_is_made_under_the_output_dir_by_name_and_time(cli, tiny_re
     assert result.code == 0, result.err
     run_dir = only_run_dir(tmp_path / "runs")
     assert run_dir.name[:8].isdigit() and (run_dir / "report.json").is_file()
+    # without a validation split the test split is evaluated for the log, under its own name, and chooses nothing
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert "test_top1" in lines[-1] and not any(key.startswith("val") for line in lines for key in line)
+    assert not list((run_dir / "checkpoints").glob("best-*.pt"))
 
 
 def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
@@ -48,7 +52,7 @@ def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
     test = ScoreSet.load(score_path(run_dir, "pkd", "test"))
     train = ScoreSet.load(score_path(run_dir, "ce", "train"))
     assert test.get("mv", "ic1").logits.shape == (12, 2, 3)
-    assert len(train.labels) == 24 and train.classes == ["class0", "class1", "class2"]
+    assert len(train.labels) == 18 and train.classes == ["class0", "class1", "class2"]  # 6 went to validation
     # backbones learnt the (easy) toy task; the final heads are shared by all schedules
     finals = [row["top1"] for row in report["exits"] if row["exit"] == "final"]
     assert max(finals) > 0.6
@@ -69,3 +73,4 @@ def test_metrics_are_logged_per_epoch(finished_run):
     epochs = [(line["stage"], line["epoch"]) for line in lines]
     assert epochs == [("backbones", 1), ("backbones", 2), ("exits", 1), ("exits", 2), ("exits", 3)]
     assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "val/pkd/mv/ic1", "val_top1"} <= set(lines[-1])
+    assert not any(key.startswith("test") for line in lines for key in line)  # the test split only reports

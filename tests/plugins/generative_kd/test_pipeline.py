@@ -108,11 +108,11 @@ def test_phase_two_alternates_a_cvae_epoch_and_a_network_epoch(gkd_run):
     epochs = [(line["stage"], line["epoch"]) for line in lines]
     assert epochs == [("backbones", 1), ("gkd-teacher", 1), ("gkd-student", 1), ("gkd-student", 2)]
     teacher, cvae_epoch, network_epoch = lines[1:]
-    assert {"loss/gkd/teacher-attention", "loss/gkd/teacher-cvae", "val/gkd/teacher/final"} <= set(teacher)
+    assert {"loss/gkd/teacher-attention", "loss/gkd/teacher-cvae", "test/gkd/teacher/final"} <= set(teacher)
     assert "loss/gkd/student-cvae" in cvae_epoch and "loss/gkd/student" not in cvae_epoch
     assert "loss/gkd/student" in network_epoch and "loss/gkd/student-cvae" not in network_epoch
     assert network_epoch["gkd/generative_weight"] == pytest.approx(0.5 / 20)
-    assert {"gkd/ce", "gkd/generative", "gkd/attention", "val/gkd/student/final"} <= set(network_epoch)
+    assert {"gkd/ce", "gkd/generative", "gkd/attention", "test/gkd/student/final"} <= set(network_epoch)
 
 
 def test_phase_one_trains_the_teachers_attention_not_the_teacher(gkd_run):
