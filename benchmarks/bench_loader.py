@@ -19,8 +19,18 @@ a shared machine disturb the ratios as little as possible:
   DataLoader with 0 and 2 workers;
 - memory cache: the quickstart's small synthetic size, a second epoch with and without ``cache: memory``.
 
-Targets (issue 3): accumulated MV + residual extraction >= 50% of the plain
-decode rate of the frames it decodes; I-frame clips >= 3x the full-RGB TSN rate.
+Targets (issues 3 and 16), printed at the top level of the JSON:
+
+- ``accumulated_mv_residual_vs_decode`` (>= 0.5): accumulated MV + residual
+  extraction against the plain decode of the same GOP prefixes;
+- ``iframe_vs_rgb`` (>= 3.0): I-frame clips against full-RGB clips (the ``rgb``
+  modality: each sampled frame decoded from its GOP's keyframe) through the
+  DataLoader at 224x224 with 0 workers, transforms and collate included;
+  ``iframe_vs_rgb_extraction`` is the same without the loader: I-frame
+  extraction against the plain PyAV full-RGB TSN decode.
+
+``kernels`` says whether the compiled kernels (numba) or numpy did the work
+(``PKD_JIT=0`` measures numpy).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import av
@@ -39,6 +50,7 @@ import numpy as np
 from pkd_plugins.video.config import SyntheticActionsConfig
 from pkd_plugins.video.container import GopDecoder, open_video, read_index
 from pkd_plugins.video.encoding import EncoderSettings
+from pkd_plugins.video.jit import kernels
 from pkd_plugins.video.modalities import Representation
 from pkd_plugins.video.prepare import prepare
 from pkd_plugins.video.representations import gop_prefixes, read_representations
@@ -212,7 +224,12 @@ def main(argv: list[str] | None = None) -> dict:
         "iframe loader (0 workers) / rgb loader (0 workers)": loader_rates["iframe, 0 workers"] / loader_rates["rgb, 0 workers"],
         "cache: memory later epochs / cache: none": cache["later epochs, cache: memory"] / cache["every epoch, cache: none"],
     }
+    compiled = kernels("trace_kernels") is not None
     report = {
+        "accumulated_mv_residual_vs_decode": round(ratios["accumulated mv+residual / plain decode of its frames"], 3),
+        "iframe_vs_rgb": round(loader_rates["iframe, 0 workers"] / loader_rates["rgb, 0 workers"], 3),
+        "iframe_vs_rgb_extraction": round(ratios["iframe clips / full-RGB TSN clips"], 3),
+        "kernels": f"numba {version('numba')}" if compiled else "numpy",
         "videos": len(videos),
         "size": "340x256",
         "source": str(args.source) if args.source else "synthetic actions",
@@ -220,12 +237,14 @@ def main(argv: list[str] | None = None) -> dict:
         "loader_clips_per_second": {name: round(rate, 2) for name, rate in loader_rates.items()},
         "cache_128x96_clips_per_second": {name: round(rate, 2) for name, rate in cache.items()},
         "ratios": {name: round(value, 3) for name, value in ratios.items()},
-        "targets": {"accumulated mv+residual >= 0.5 of plain decode": ratios[next(iter(ratios))] >= 0.5,
-                    "iframe >= 3x full-RGB TSN": ratios["iframe clips / full-RGB TSN clips"] >= 3},  # fmt: skip
     }
+    report["targets"] = {"accumulated_mv_residual_vs_decode >= 0.5": report["accumulated_mv_residual_vs_decode"] >= 0.5,
+                         "iframe_vs_rgb >= 3.0": report["iframe_vs_rgb"] >= 3.0}  # fmt: skip
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        for name in ("accumulated_mv_residual_vs_decode", "iframe_vs_rgb", "iframe_vs_rgb_extraction", "kernels"):
+            print(f"{name}: {report[name]}")
         for section in ("clips_per_second", "loader_clips_per_second", "cache_128x96_clips_per_second", "ratios"):
             print(f"\n{section}")
             for name, value in report[section].items():
