@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pkd_toolkit.data.protocol import FileInputs
 from pkd_toolkit.engine.assembly import Assembly, load_trained
 from pkd_toolkit.ensembles.early_exit import confidences, stage_costs
 from pkd_toolkit.ensembles.fitted import load_fitted
@@ -81,12 +82,10 @@ def predict_videos(
     modalities = assembly.used_modalities()
     results: list[dict[str, Any]] = []
     for video in videos:
-        try:
-            inputs = dataset.load_file(video, modalities=modalities)
+        try:  # the video is read while its exits run, as far as they need: errors can come from either
+            results.append(predictor.predict(str(video), dataset.open_file(video, modalities=modalities)).as_json())
         except PkdError as error:
             results.append({"video": str(video), "error": str(error)})
-            continue
-        results.append(predictor.predict(str(video), inputs).as_json())
     return VideoPredictions(schedule, label, predictor.threshold, results)
 
 
@@ -179,18 +178,25 @@ class EarlyExitPredictor:
         }
 
     @torch.no_grad()
-    def predict(self, video: str, inputs: Mapping[str, torch.Tensor]) -> Prediction:
-        """``inputs`` maps modality keys to test-time clips ``[segments, C, H, W]`` (a dataset's ``load_file``)."""
-        clips = {name: self._clip(name, inputs) for name in {network_of(key) for key in self.order}}
-        seen = {name: clip.shape[1] for name, clip in clips.items()}
+    def predict(self, video: str, inputs: FileInputs) -> Prediction:
+        """``inputs``: the video's test-time inputs (a dataset's ``open_file``), loaded when a network first needs them.
+
+        A network's segments are loaded when the order reaches its first exit,
+        so a video that stops early never reads the modalities of the networks
+        it did not reach, nor the segments the chosen point leaves out.
+        """
+        rows = {name: segment_subset(inputs.segments, self.segments.get(name)) for name in {network_of(k) for k in self.order}}
+        seen = {name: len(chosen) for name, chosen in rows.items()}
         cascades: dict[str, Iterator[tuple[str, torch.Tensor]]] = {}
         computed: dict[str, np.ndarray] = {}
         members = []
         for index, key in enumerate(self.order):
             network = network_of(key)
             while key not in computed:
-                cascade = cascades.setdefault(network, self.networks[network].cascade(clips[network]))
-                name, logits = next(cascade)
+                if network not in cascades:
+                    clip = inputs.load(self.modality_of(network), rows[network].tolist())[None]  # [1, S, C, H, W]
+                    cascades[network] = self.networks[network].cascade(clip)
+                name, logits = next(cascades[network])
                 computed[f"{network}/{name}"] = logits[0].float().numpy()
             members.append(computed[key])
             stage = self.ensembler.stage_logits(np.stack(members)[:, None, :])[-1:]
@@ -210,11 +216,6 @@ class EarlyExitPredictor:
             gmacs=float(cost),
             segments=seen,
         )
-
-    def _clip(self, network: str, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        clip = inputs[self.modality_of(network)]
-        chosen = segment_subset(clip.shape[0], self.segments.get(network))
-        return clip[torch.as_tensor(chosen)][None]  # [1, S, C, H, W]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
