@@ -59,6 +59,30 @@ def predict_videos(
     run_dir: Path, videos: Sequence[Path], registry: ComponentRegistry, request: PredictionRequest
 ) -> VideoPredictions:
     """Classify ``videos`` with a finished run; an unreadable video gets ``{"video", "error"}`` instead of a result."""
+    setup = prepare_predictor(run_dir, registry, request)
+    results: list[dict[str, Any]] = []
+    for video in videos:
+        try:  # the video is read while its exits run, as far as they need: errors can come from either
+            inputs = setup.dataset.open_file(video, modalities=setup.modalities)
+            results.append(setup.predictor.predict(str(video), inputs).as_json())
+        except PkdError as error:
+            results.append({"video": str(video), "error": str(error)})
+    return VideoPredictions(setup.schedule, setup.ensemble, setup.predictor.threshold, results)
+
+
+@dataclass
+class PredictorSetup:
+    """A finished run ready to classify files: the predictor, the dataset that opens them, the modalities it needs."""
+
+    predictor: EarlyExitPredictor
+    dataset: Any
+    modalities: dict[str, Any]
+    schedule: str
+    ensemble: str
+
+
+def prepare_predictor(run_dir: Path, registry: ComponentRegistry, request: PredictionRequest) -> PredictorSetup:
+    """Load a finished run's networks and fitted ensembler as ``request`` asks (defaults: the report's early-exit choice)."""
     if request.threshold is not None and not 0 < request.threshold <= 1:
         raise UsageError(f"--threshold {request.threshold}: a threshold is in (0, 1]")
     recipe = load_run_recipe(run_dir, registry)
@@ -79,14 +103,7 @@ def predict_videos(
         segments=_segments(request, chosen, recipe),
         top=request.top,
     )
-    modalities = assembly.used_modalities()
-    results: list[dict[str, Any]] = []
-    for video in videos:
-        try:  # the video is read while its exits run, as far as they need: errors can come from either
-            results.append(predictor.predict(str(video), dataset.open_file(video, modalities=modalities)).as_json())
-        except PkdError as error:
-            results.append({"video": str(video), "error": str(error)})
-    return VideoPredictions(schedule, label, predictor.threshold, results)
+    return PredictorSetup(predictor, dataset, assembly.used_modalities(), schedule, label)
 
 
 def _default_schedule(run_dir: Path, recipe: RecipeBase) -> str:

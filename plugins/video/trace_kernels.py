@@ -26,7 +26,11 @@ _PACK = 16  # a source is (y << 16) | x: frames up to 65535 pixels a side
 
 @njit("void(int32[:, ::1], int32[:, ::1], int32[:, :, ::1], int64)", cache=True, nogil=True)
 def _follow(source, scratch, cells, cell):
-    """``R_t(p) = R_{t-1}(clamp(p - mv_t(p)))`` for the pixels of moving cells; ``scratch`` holds the new values first."""
+    """``R_t(p) = R_{t-1}(clamp(p - mv_t(p)))`` for the pixels of moving cells; ``scratch`` holds the new values first.
+
+    A cell moves as one block: each of its rows is one contiguous copy of a
+    shifted row, clamped pixel by pixel only where it reaches past the frame.
+    """
     height, width = source.shape
     rows, columns = cells.shape[0], cells.shape[1]
     moved = False
@@ -38,10 +42,14 @@ def _follow(source, scratch, cells, cell):
                 continue
             moved = True
             left, right = column * cell, min(column * cell + cell, width)
+            inside = left - dx >= 0 and right - dx <= width
             for y in range(top, bottom):
-                source_y = min(max(y - dy, 0), height - 1)
-                for x in range(left, right):
-                    scratch[y, x] = source[source_y, min(max(x - dx, 0), width - 1)]
+                source_row = source[min(max(y - dy, 0), height - 1)]
+                if inside:
+                    scratch[y, left:right] = source_row[left - dx : right - dx]
+                else:
+                    for x in range(left, right):
+                        scratch[y, x] = source_row[min(max(x - dx, 0), width - 1)]
     if not moved:
         return
     for row in range(rows):  # every new value was read from the old map: now replace
@@ -49,9 +57,9 @@ def _follow(source, scratch, cells, cell):
         for column in range(columns):
             if cells[row, column, 0] == 0 and cells[row, column, 1] == 0:
                 continue
+            left, right = column * cell, min(column * cell + cell, width)
             for y in range(top, bottom):
-                for x in range(column * cell, min(column * cell + cell, width)):
-                    source[y, x] = scratch[y, x]
+                source[y, left:right] = scratch[y, left:right]
 
 
 @njit("void(int32[:, ::1], float32[:, :, ::1])", cache=True, nogil=True)
