@@ -78,6 +78,7 @@ def run_torch(fields, keyframe, frame):
     """The same with torch's eager ops: one full-frame gather per field (torch has no per-cell block copy)."""
     import torch
 
+    torch.set_num_threads(1)  # as in a DataLoader worker; with its pool, waiting threads would count as CPU time
     height, width = frame.shape[:2]
     ys, xs = torch.arange(height)[:, None], torch.arange(width)[None, :]
     source = torch.arange(height * width).view(height, width)

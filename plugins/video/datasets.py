@@ -41,6 +41,7 @@ from pkd_plugins.video.formats import (
 from pkd_plugins.video.modalities import Representation, representations_of
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
+from pkd_plugins.video.tracing import trace_class
 from pkd_plugins.video.transforms import apply_view, evaluation_views, multiscale_view
 from pkd_toolkit.api import PkdError, UsageError
 
@@ -229,6 +230,8 @@ class ClipDataset(TorchDataset):
     ):
         self.entries, self.wanted, self.config, self.training = list(entries), dict(wanted), config, training
         self.log, self.memory = log, memory
+        if any(r.uses_motion and r.precision == "integer" for r in self.wanted.values()):
+            trace_class("integer")  # load the compiled kernels here, once: DataLoader workers forked later inherit them
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -260,8 +263,7 @@ class ClipDataset(TorchDataset):
         return clip_inputs(entry.path, self.wanted, self.config, training=self.training, memory=memory)
 
     def _zeros(self) -> dict[str, torch.Tensor]:
-        count = self.config.test_segments * self.config.test_clips * self.config.test_crops
-        size = self.config.size
+        count, size = self.config.test_segments * self.config.test_clips * self.config.test_crops, self.config.size
         return {key: torch.zeros(count, r.channels, size, size) for key, r in self.wanted.items()}
 
 
