@@ -2,19 +2,22 @@
 
 The video plugin's hottest loops (following motion back to the I-frame, the
 accumulated motion and the residual's gather: :mod:`.trace_kernels`) have two
-implementations: numpy, the reference, and numba kernels compiled on first
-use (cached on disk by numba), with the same results. Where numba cannot be imported or cannot
-compile (no wheel for this Python, a NumPy it does not support, a broken
-llvmlite) every caller falls back to numpy after one :class:`JitUnavailable`
-warning. ``PKD_JIT=0`` chooses numpy without a warning (e.g. to compare).
+implementations with the same results, bit for bit: numpy, the reference and
+the default, and numba kernels compiled on first use and cached on disk by
+numba (``pip install pkd-toolkit[jit]``). ``PKD_JIT`` chooses: ``auto`` (the
+default) uses numba where it is installed, ``1`` asks for it, ``0`` never
+uses it. Where numba was asked for or is installed but cannot be imported or
+cannot compile (a NumPy it does not support, a broken llvmlite), every caller
+falls back to numpy after one :class:`JitUnavailable` warning per process.
 
-numba is imported only here and in the modules this loads, and only when a
-kernel is first asked for: ``pkd --help`` never pays for it.
+numba is imported only by the modules this loads, and only when a kernel is
+first asked for: ``pkd --help`` never pays for it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import warnings
 from functools import lru_cache
@@ -22,22 +25,30 @@ from types import ModuleType
 
 
 class JitUnavailable(UserWarning):
-    """The compiled kernels cannot be used here; the numpy implementation (same results, slower) is used instead."""
+    """The compiled kernels cannot be used here; the numpy implementation (the same results) is used instead."""
 
 
-def disabled() -> bool:
-    return os.environ.get("PKD_JIT", "1").strip().lower() in ("0", "false", "no", "off")
+def setting() -> str:
+    """``PKD_JIT``: ``auto`` (default), ``1`` or ``0``."""
+    value = os.environ.get("PKD_JIT", "auto").strip().lower()
+    return {"true": "1", "yes": "1", "on": "1", "false": "0", "no": "0", "off": "0"}.get(value, value)
 
 
 def kernels(name: str) -> ModuleType | None:
-    """The compiled module ``pkd_plugins.video.<name>``, or None where numba is disabled or unavailable.
+    """The compiled module ``pkd_plugins.video.<name>``, or None: numba turned off, not installed, or unusable.
 
     The module compiles its kernels when imported (or loads them from numba's
     disk cache), so a failure shows here, once, and not in the middle of a clip.
     """
-    if disabled():
-        return None
+    chosen = setting()
+    if chosen == "0" or (chosen != "1" and not _installed()):
+        return None  # numpy, the default: nothing to warn about
     return _load(name)
+
+
+@lru_cache(maxsize=1)
+def _installed() -> bool:
+    return importlib.util.find_spec("numba") is not None
 
 
 @lru_cache(maxsize=None)
@@ -49,11 +60,16 @@ def _load(name: str) -> ModuleType | None:
         return None
 
 
-@lru_cache(maxsize=1)
+_warned: list[str] = []  # the reason given, once per process
+
+
 def _warn_once(reason: str) -> None:
+    if _warned:
+        return
+    _warned.append(reason)
     warnings.warn(
-        f"the video plugin's compiled kernels are unavailable ({reason}); using numpy instead "
-        "(the same results, slower). `pip install numba` fixes this; PKD_JIT=0 chooses numpy without this warning.",
+        f"the video plugin's compiled kernels are unavailable ({reason}); using numpy instead (the same results). "
+        "`pip install numba` (a version that supports this NumPy) fixes this; PKD_JIT=0 chooses numpy without this warning.",
         JitUnavailable,
         stacklevel=4,
     )
@@ -61,5 +77,6 @@ def _warn_once(reason: str) -> None:
 
 def reset() -> None:
     """Forget what was found (tests that simulate a machine without numba)."""
+    _installed.cache_clear()
     _load.cache_clear()
-    _warn_once.cache_clear()
+    _warned.clear()

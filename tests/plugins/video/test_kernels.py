@@ -122,8 +122,8 @@ def test_single_frame_gops_give_zero_motion_either_way(tmp_path, monkeypatch):
         assert not out["mv"].any() and not out["residual"].any() and out["iframe"].any()
 
 
-def test_without_numba_numpy_is_used_after_one_warning(known_motion, monkeypatch):
-    monkeypatch.setenv("PKD_JIT", "1")
+def test_asked_for_but_unavailable_numba_falls_back_to_numpy_after_one_warning(known_motion, monkeypatch):
+    monkeypatch.setenv("PKD_JIT", "1")  # asked for (or installed: auto), but it cannot be imported
     expected = read_representations(known_motion.path, [3, 9, 15], ACCUMULATED)
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now fails, as where it is not installed
     for name in [module for module in sys.modules if module.startswith("pkd_plugins.video.") and module.endswith("_kernels")]:
@@ -147,3 +147,16 @@ def test_pkd_jit_0_chooses_numpy_without_a_warning(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert jit.kernels("trace_kernels") is None and trace_class("integer") is IntegerTrace
+
+
+def test_numba_not_installed_and_not_asked_for_is_numpy_without_a_warning(monkeypatch):
+    monkeypatch.delenv("PKD_JIT", raising=False)  # auto, the default: numba where it is installed
+    assert trace_class("integer") is compiled.CompiledIntegerTrace
+    monkeypatch.setitem(sys.modules, "numba", None)  # as where it is not installed
+    jit.reset()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert trace_class("integer") is IntegerTrace
+    finally:
+        jit.reset()
