@@ -6,6 +6,9 @@ it; the fitted ensembler combines the exits computed so far; the video stops at
 the first stage whose ensemble confidence passes the threshold. The policy,
 costs and segment subsets are those of :mod:`pkd_toolkit.early_exit`, so a
 video gets here the answer the batch evaluation of its score files gives.
+The video is read through the dataset's ``open_file`` as the exits need it:
+a network's modality, and only the segments the operating point uses, when
+the order first reaches that network.
 """
 
 from __future__ import annotations
