@@ -10,32 +10,21 @@ import pytest
 
 from pkd_plugins.video import jit
 from pkd_plugins.video.modalities import Representation
-from pkd_plugins.video.motion import motion_fields
+from pkd_plugins.video.motion import MV_COLUMNS, motion_fields
 from pkd_plugins.video.representations import read_representations
 from pkd_plugins.video.tracing import IntegerTrace, TracePool, trace_class
 
 from .conftest import SHARED_DATA
+from .test_motion import random_table
 
 compiled = pytest.importorskip("pkd_plugins.video.trace_kernels", reason="numba is not installed: nothing compiled to compare")
 ACCUMULATED = {"mv": Representation("mv"), "residual": Representation("residual"), "iframe": Representation("iframe")}
 
 
 def records(generator, height, width, block, reach, moving=0.85):
-    """FFmpeg-style records over 16x16 macroblocks: ``block`` pixels each (8: four vectors per macroblock, 4MV), or mixed."""
-    rows = []
-    for mb_top in range(0, height, 16):
-        for mb_left in range(0, width, 16):
-            size = block or int(generator.choice([16, 8, 4]))
-            for top in range(mb_top, mb_top + 16, size):
-                for left in range(mb_left, mb_left + 16, size):
-                    if top >= height or left >= width or generator.random() > moving:
-                        continue  # past the frame, or an intra block
-                    motion = generator.integers(-reach * 2, reach * 2 + 1, size=2)
-                    dst = np.array([left + size // 2, top + size // 2])
-                    rows.append([-1, size, size, *(dst + np.trunc(motion / 2).astype(int)), *dst, *motion, 2])
-    table = np.array(rows, dtype=np.int32).reshape(-1, 10)
-    names = ("source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
-    return {name: table[:, column] for column, name in enumerate(names)}
+    """FFmpeg-style records as :func:`motion_fields` takes them (see ``random_table``)."""
+    table = random_table(generator, block, reach, height=height, width=width, intra=1 - moving)
+    return {name: table[:, column] for column, name in enumerate(MV_COLUMNS)}
 
 
 def assert_same_trace(fields, height, width, generator):
