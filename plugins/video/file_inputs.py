@@ -38,7 +38,6 @@ class VideoFileInputs:
         self.views = evaluation_views(self.index.height, self.index.width, config.size, config.resize_to, config.test_crops)
         self.segments = len(self.views) * len(self.positions)
         self._frames: dict[str, dict[int, np.ndarray]] = {key: {} for key in self.wanted}  # decoded, per position slot
-        self.decodes = 0  # how many times the file was opened and decoded (the tests count them)
 
     def load(self, key: str, rows: Sequence[int] | None = None) -> torch.Tensor:
         if key not in self.wanted:
@@ -61,7 +60,7 @@ class VideoFileInputs:
     def _decode(self, key: str, slots: list[int]) -> None:
         """Decode ``key`` at these position slots, with every modality those decoded frames already give."""
         positions = [self.positions[slot] for slot in slots]
-        decoded = _furthest_frames(gop_prefixes(self.index, positions, {key: self.wanted[key]}))
+        decoded = dict(gop_prefixes(self.index, positions, {key: self.wanted[key]}))  # keyframe -> last frame decoded
         along = {
             other: representation
             for other, representation in self.wanted.items()
@@ -72,14 +71,9 @@ class VideoFileInputs:
             )
         }
         arrays = read_representations(self.path, positions, along, index=self.index)
-        self.decodes += 1
         for other, frames in arrays.items():
             for slot, frame in zip(slots, frames, strict=True):
                 self._frames[other].setdefault(slot, frame)
-
-
-def _furthest_frames(prefixes: list[tuple[int, int]]) -> dict[int, int]:
-    return {start: last for start, last in prefixes}
 
 
 def _covered(prefixes: list[tuple[int, int]], decoded: dict[int, int]) -> bool:
