@@ -13,8 +13,8 @@ The contract, by step of a run:
   (:class:`ComponentConfig`, :class:`ExitConfig` with :data:`StageRef`, :class:`ScheduleConfig`,
   :class:`ExitScheduleConfig`, :class:`OptimizerSettings`,
   :class:`SchedulerSettings`, :func:`check_known`);
-- data: :class:`Dataset`, :class:`Modality`, :class:`Clip`, :class:`ClipBatch`,
-  :class:`SkippedSample`;
+- data: :class:`Dataset`, :class:`FileInputs`, :class:`Modality`, :class:`Clip`,
+  :class:`ClipBatch`, :class:`SkippedSample`;
 - networks: :class:`Backbone`, :class:`StageInfo`, :class:`ExitHead`,
   :class:`ExitOutputs`, :class:`MultiExitNetwork`, :data:`FINAL`, :func:`meta_copy`,
   :class:`WeightSource`, :class:`WeightSources`;
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pkd_toolkit import __version__, console, hookimpl
 from pkd_toolkit.atomic import atomic_path, write_json, write_text
-from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, Modality, SkippedSample, Split
+from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, FileInputs, Modality, SkippedSample, Split
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks import FINAL
 from pkd_toolkit.plugin.registry import ComponentConfig, Registrar, choices_hint
@@ -105,6 +105,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "DatasetConfig",
     "ExitConfig",
     "ExitScheduleConfig",
+    "FileInputs",
     "FINAL",
     "hookimpl",
     "import_timm",

@@ -195,10 +195,14 @@ class HookRecorder:
         self.calls.append(("checkpoint", kind, Path(path).name, Path(path).is_file()))
 
 
+# The shared run carves a validation split (3 sessions of 2 of the 24 training samples), as a careful user's would.
+VALIDATION = ("segments: 2}", "segments: 2, group_size: 2, val: {size: 6}}")
+
+
 @dataclass(frozen=True)
 class FinishedRun:
-    """The tiny recipe with ensembles, run once per session: 2 backbone epochs, 3 exit epochs (teachers switch
-    at 1 and 2), ``sum`` and ``wise`` ensembles. Tests read it and must not change it."""
+    """The tiny recipe with ensembles and a validation split, run once per session: 2 backbone epochs, 3 exit
+    epochs (teachers switch at 1 and 2), ``sum`` and ``wise`` ensembles. Tests read it and must not change it."""
 
     dir: Path
     recipe: Path
@@ -210,7 +214,7 @@ class FinishedRun:
 def finished_run(tmp_path_factory) -> FinishedRun:
     folder = tmp_path_factory.mktemp("finished")
     recipe = folder / "tiny.yaml"
-    recipe.write_text(tiny_recipe_text(folder / "runs", extra=ENSEMBLES), encoding="utf-8")
+    recipe.write_text(tiny_recipe_text(folder / "runs", extra=ENSEMBLES).replace(*VALIDATION), encoding="utf-8")
     recorder = HookRecorder()
     capture = pytest.MonkeyPatch()
     stdout = io.StringIO()

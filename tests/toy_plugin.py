@@ -53,6 +53,21 @@ class ToyClips:
         return {"inputs": inputs, "label": label, "index": index}
 
 
+class ToyFileInputs:
+    """One sample's inputs, made when a modality is first loaded; ``LOADS`` records every ``(key, rows)`` asked for."""
+
+    LOADS: list[tuple[str, list[int]]] = []
+
+    def __init__(self, clips: ToyClips, index: int):
+        self.clips, self.index = clips, index
+        self.segments = clips.config.segments
+
+    def load(self, key, rows=None):
+        rows = list(range(self.segments)) if rows is None else [int(row) for row in rows]
+        ToyFileInputs.LOADS.append((key, rows))
+        return self.clips[self.index]["inputs"][key][rows]
+
+
 class ToyDataset:
     def __init__(self, config: ToyDatasetConfig):
         self.config = config
@@ -81,7 +96,7 @@ class ToyDataset:
             return None
         return [f"session{index // self.config.group_size}" for index in range(len(self.videos(name)))]
 
-    def load_file(self, path, *, modalities):
+    def open_file(self, path, *, modalities):
         """A file ``.../<split>/<index>`` holds that sample of the split (test-time inputs)."""
         from pathlib import Path
 
@@ -92,7 +107,7 @@ class ToyDataset:
             raise PkdError(f"{path}: not a toy sample file (<split>/<index>)")
         count = self.config.train_size if path.parent.name == "train" else self.config.test_size
         salt = 0 if path.parent.name == "train" else 1
-        return ToyClips(self.config, count, modalities, False, salt=salt)[int(path.name)]["inputs"]
+        return ToyFileInputs(ToyClips(self.config, count, modalities, False, salt=salt), int(path.name))
 
     def skipped(self):
         return []  # every toy sample can be read

@@ -51,6 +51,22 @@ class Modality(Protocol):
     channels: int
 
 
+class FileInputs(Protocol):
+    """The test-time inputs of one file, computed on demand: what ``Dataset.open_file`` returns.
+
+    ``load(key)`` is the clip ``[segments, C, H, W]`` that evaluation would give
+    the modality ``key`` (every test clip and crop stacked on the segment axis);
+    ``load(key, rows)`` only those rows of it, in that order, computing no more
+    than they need. Loading the same key twice gives the same values.
+    """
+
+    segments: int
+    """Rows of a whole clip (the segment axis of ``load(key)``)."""
+
+    def load(self, key: str, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """Rows ``rows`` (default: all) of modality ``key``'s clip; an unreadable file raises a PkdError naming it."""
+
+
 class Dataset(Protocol):
     """A dataset component. Building it must be cheap: files are read when a split is asked for."""
 
@@ -84,8 +100,13 @@ class Dataset(Protocol):
         """What must stay on one side when a validation split is carved (a recording session, an actor, a
         source video), per sample in index order; None when the data set knows no such grouping."""
 
-    def load_file(self, path: Path, *, modalities: Mapping[str, Modality]) -> dict[str, torch.Tensor]:
-        """Test-time inputs of one file outside the dataset (``pkd predict``): ``{key: [S, C, H, W]}``."""
+    def open_file(self, path: Path, *, modalities: Mapping[str, Modality]) -> FileInputs:
+        """One file outside the dataset (``pkd predict``), its test-time inputs read when asked for (:class:`FileInputs`).
+
+        Checks that the file can be used (a :class:`~pkd_toolkit.errors.PkdError`
+        naming it otherwise) and reads as little as that needs: an early exit
+        that stops before a modality or a segment is needed never pays for it.
+        """
 
     def skipped(self) -> Sequence[SkippedSample]:
         """The samples of any split that could not be read so far, each once (a dataset that never skips: ``[]``).

@@ -6,6 +6,9 @@ it; the fitted ensembler combines the exits computed so far; the video stops at
 the first stage whose ensemble confidence passes the threshold. The policy,
 costs and segment subsets are those of :mod:`pkd_toolkit.early_exit`, so a
 video gets here the answer the batch evaluation of its score files gives.
+The video is read through the dataset's ``open_file`` as the exits need it:
+a network's modality, and only the segments the operating point uses, when
+the order first reaches that network.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pkd_toolkit.data.protocol import FileInputs
 from pkd_toolkit.engine.assembly import Assembly, load_trained
 from pkd_toolkit.ensembles.early_exit import confidences, stage_costs
 from pkd_toolkit.ensembles.fitted import load_fitted
@@ -61,6 +65,30 @@ def predict_videos(
     run_dir: Path, videos: Sequence[Path], registry: ComponentRegistry, request: PredictionRequest
 ) -> VideoPredictions:
     """Classify ``videos`` with a finished run; an unreadable video gets ``{"video", "error"}`` instead of a result."""
+    setup = prepare_predictor(run_dir, registry, request)
+    results: list[dict[str, Any]] = []
+    for video in videos:
+        try:  # the video is read while its exits run, as far as they need: errors can come from either
+            inputs = setup.dataset.open_file(video, modalities=setup.modalities)
+            results.append(setup.predictor.predict(str(video), inputs).as_json())
+        except PkdError as error:
+            results.append({"video": str(video), "error": str(error)})
+    return VideoPredictions(setup.schedule, setup.ensemble, setup.predictor.threshold, results)
+
+
+@dataclass
+class PredictorSetup:
+    """A finished run ready to classify files: the predictor, the dataset that opens them, the modalities it needs."""
+
+    predictor: EarlyExitPredictor
+    dataset: Any
+    modalities: dict[str, Any]
+    schedule: str
+    ensemble: str
+
+
+def prepare_predictor(run_dir: Path, registry: ComponentRegistry, request: PredictionRequest) -> PredictorSetup:
+    """Load a finished run's networks and fitted ensembler as ``request`` asks (defaults: the report's early-exit choice)."""
     if request.threshold is not None and not 0 < request.threshold <= 1:
         raise UsageError(f"--threshold {request.threshold}: a threshold is in (0, 1]")
     recipe = load_run_recipe(run_dir, registry)
@@ -81,16 +109,7 @@ def predict_videos(
         segments=_segments(request, chosen, recipe),
         top=request.top,
     )
-    modalities = assembly.used_modalities()
-    results: list[dict[str, Any]] = []
-    for video in videos:
-        try:
-            inputs = dataset.load_file(video, modalities=modalities)
-        except PkdError as error:
-            results.append({"video": str(video), "error": str(error)})
-            continue
-        results.append(predictor.predict(str(video), inputs).as_json())
-    return VideoPredictions(schedule, label, predictor.threshold, results)
+    return PredictorSetup(predictor, dataset, assembly.used_modalities(), schedule, label)
 
 
 def _default_schedule(run_dir: Path, recipe: RecipeBase) -> str:
@@ -182,18 +201,25 @@ class EarlyExitPredictor:
         }
 
     @torch.no_grad()
-    def predict(self, video: str, inputs: Mapping[str, torch.Tensor]) -> Prediction:
-        """``inputs`` maps modality keys to test-time clips ``[segments, C, H, W]`` (a dataset's ``load_file``)."""
-        clips = {name: self._clip(name, inputs) for name in {network_of(key) for key in self.order}}
-        seen = {name: clip.shape[1] for name, clip in clips.items()}
+    def predict(self, video: str, inputs: FileInputs) -> Prediction:
+        """``inputs``: the video's test-time inputs (a dataset's ``open_file``), loaded when a network first needs them.
+
+        A network's segments are loaded when the order reaches its first exit,
+        so a video that stops early never reads the modalities of the networks
+        it did not reach, nor the segments the chosen point leaves out.
+        """
+        rows = {name: segment_subset(inputs.segments, self.segments.get(name)) for name in {network_of(k) for k in self.order}}
+        seen = {name: len(chosen) for name, chosen in rows.items()}
         cascades: dict[str, Iterator[tuple[str, torch.Tensor]]] = {}
         computed: dict[str, np.ndarray] = {}
         members = []
         for index, key in enumerate(self.order):
             network = network_of(key)
             while key not in computed:
-                cascade = cascades.setdefault(network, self.networks[network].cascade(clips[network]))
-                name, logits = next(cascade)
+                if network not in cascades:
+                    clip = inputs.load(self.modality_of(network), rows[network].tolist())[None]  # [1, S, C, H, W]
+                    cascades[network] = self.networks[network].cascade(clip)
+                name, logits = next(cascades[network])
                 computed[f"{network}/{name}"] = logits[0].float().numpy()
             members.append(computed[key])
             stage = self.ensembler.stage_logits(np.stack(members)[:, None, :])[-1:]
@@ -213,11 +239,6 @@ class EarlyExitPredictor:
             gmacs=float(cost),
             segments=seen,
         )
-
-    def _clip(self, network: str, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        clip = inputs[self.modality_of(network)]
-        chosen = segment_subset(clip.shape[0], self.segments.get(network))
-        return clip[torch.as_tensor(chosen)][None]  # [1, S, C, H, W]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -40,7 +40,8 @@ def pkd_add_datasets(registry: Registrar) -> None:
 
     ``factory(config)`` returns a :class:`pkd_toolkit.api.Dataset`: ``classes``,
     ``split(name, *, modalities, training)`` returning a torch dataset of clips,
-    ``videos(name)``, ``load_file(path, *, modalities)`` and ``skipped()``.
+    ``videos(name)``, ``open_file(path, *, modalities)`` (a :class:`pkd_toolkit.api.FileInputs`:
+    one file's test-time inputs, read when asked for) and ``skipped()``.
     """
 
 

@@ -26,6 +26,7 @@ from pkd_plugins.video.bad_videos import BadVideoLog
 from pkd_plugins.video.config import ClipSettings, SyntheticActionsConfig
 from pkd_plugins.video.container import read_index
 from pkd_plugins.video.errors import VideoError
+from pkd_plugins.video.file_inputs import VideoFileInputs
 from pkd_plugins.video.formats import (
     Listing,
     folder_classes,
@@ -40,6 +41,7 @@ from pkd_plugins.video.formats import (
 from pkd_plugins.video.modalities import Representation, representations_of
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
+from pkd_plugins.video.tracing import trace_class
 from pkd_plugins.video.transforms import apply_view, evaluation_views, multiscale_view
 from pkd_toolkit.api import PkdError, UsageError
 
@@ -107,9 +109,9 @@ class VideoDataset:
         """UCF-101's groups (``gNN``: clips cut from one longer video); no grouping for the other formats."""
         return None
 
-    def load_file(self, path: Path, *, modalities: Mapping[str, object]) -> dict[str, torch.Tensor]:
-        """Test-time inputs of one file; an unreadable file raises a :class:`VideoError` naming it."""
-        return clip_inputs(Path(path), representations_of(modalities), self.config, training=False)
+    def open_file(self, path: Path, *, modalities: Mapping[str, object]) -> VideoFileInputs:
+        """Test-time inputs of one file, decoded as far as they are asked for; an unusable file raises a :class:`VideoError`."""
+        return VideoFileInputs(Path(path), representations_of(modalities), self.config)
 
     def skipped(self) -> list[dict[str, str]]:
         """Videos that could not be read so far, by any process: ``{"sample", "path", "problem"}`` each."""
@@ -228,6 +230,8 @@ class ClipDataset(TorchDataset):
     ):
         self.entries, self.wanted, self.config, self.training = list(entries), dict(wanted), config, training
         self.log, self.memory = log, memory
+        if any(r.uses_motion and r.precision == "integer" for r in self.wanted.values()):
+            trace_class("integer")  # load the compiled kernels here, once: DataLoader workers forked later inherit them
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -259,8 +263,7 @@ class ClipDataset(TorchDataset):
         return clip_inputs(entry.path, self.wanted, self.config, training=self.training, memory=memory)
 
     def _zeros(self) -> dict[str, torch.Tensor]:
-        count = self.config.test_segments * self.config.test_clips * self.config.test_crops
-        size = self.config.size
+        count, size = self.config.test_segments * self.config.test_clips * self.config.test_crops, self.config.size
         return {key: torch.zeros(count, r.channels, size, size) for key, r in self.wanted.items()}
 
 
@@ -285,7 +288,11 @@ def clip_inputs(
     arrays = read_representations(path, positions, wanted, index=index, memory=memory)
     inputs = {}
     for key, representation in wanted.items():
-        views_of_key = [apply_view(arrays[key], representation.kind, view, config.size, config.normalization) for view in views]
-        # joined in numpy, handed to torch once: torch's own copies run on its thread pool, slow for small tensors
-        inputs[key] = torch.from_numpy(np.ascontiguousarray(np.concatenate(views_of_key) if len(views) > 1 else views_of_key[0]))
+        frames = arrays[key]
+        # every view written into one array, handed to torch once: torch's own copies run on its thread pool, slow here
+        clip = np.empty((len(views) * len(frames), representation.channels, config.size, config.size), dtype=np.float32)
+        for number, view in enumerate(views):
+            part = clip[number * len(frames) : (number + 1) * len(frames)]
+            apply_view(frames, representation.kind, view, config.size, config.normalization, out=part)
+        inputs[key] = torch.from_numpy(clip)
     return inputs

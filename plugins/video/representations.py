@@ -300,20 +300,11 @@ class _GopPass:
                 out[...] = traces[precision].displacement()
             return
         if representation.accumulate:
-            prediction = traces[precision].sample(self.keyframe_rgb)
-        else:
-            step = TracePool.take(self.index.height, self.index.width, precision)
-            try:
-                step.follow(motion.fields(precision)[frame_index])
-                prediction = step.sample(self.previous_rgb)
-            finally:
-                TracePool.give(step)
-        _difference(pixels[frame_index], prediction, out)
-
-
-def _difference(image: np.ndarray, prediction: np.ndarray, out: np.ndarray) -> None:
-    """``out = image - prediction`` in float32; two uint8 images subtract exactly in int16 first, which is faster."""
-    if image.dtype == np.uint8 and prediction.dtype == np.uint8:
-        out[...] = np.subtract(image, prediction, dtype=np.int16)
-    else:
-        np.subtract(image, prediction, out=out, dtype=np.float32)
+            traces[precision].residual(pixels[frame_index], self.keyframe_rgb, out)
+            return
+        step = TracePool.take(self.index.height, self.index.width, precision)
+        try:
+            step.follow(motion.fields(precision)[frame_index])
+            step.residual(pixels[frame_index], self.previous_rgb, out)
+        finally:
+            TracePool.give(step)

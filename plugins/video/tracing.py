@@ -7,7 +7,12 @@ frame is clamped to its border, as the codec's edge extension does.
 
 Speed: following a field copies one shifted window of the previous map per
 moving cell, in place (see :class:`_PaddedTrace`); :class:`TracePool` keeps
-the maps of finished traces for the next GOP.
+the maps of finished traces for the next GOP. Where numba works, integer
+traces are :mod:`.trace_kernels`' compiled ones; these numpy traces stay the
+reference they are tested against.
+
+Over 300 lines: the integer and sub-pixel traces share the padded maps, their
+window views and edge handling, which read best in one place.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from pkd_plugins.video.jit import kernels
 from pkd_plugins.video.modalities import Precision
 from pkd_plugins.video.motion import MotionVectorField, pixel_axes
 
@@ -110,6 +116,14 @@ class _PaddedTrace:
         (when its size is no multiple of the cell) lie in the bottom and right margins.
         """
         _repeat_edges(padded, self.MARGIN, self.height, self.width, top, bottom, left, right)
+
+    def residual(self, frame: np.ndarray, reference: np.ndarray, out: np.ndarray) -> None:
+        """``out = frame - reference read at each pixel's source``, float32; two uint8 images subtract in int16, faster."""
+        prediction = self.sample(reference)  # type: ignore[attr-defined]
+        if frame.dtype == np.uint8 and prediction.dtype == np.uint8:
+            out[...] = np.subtract(frame, prediction, dtype=np.int16)
+        else:
+            np.subtract(frame, prediction, out=out, dtype=np.float32)
 
 
 def _repeat_edges(padded: np.ndarray, margin: int, height: int, width: int, top=True, bottom=True, left=True, right=True) -> None:
@@ -260,11 +274,15 @@ def _bilinear(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return (upper + (lower - upper) * down).transpose(1, 2, 0)
 
 
-Trace = IntegerTrace | SubpixelTrace
+Trace = IntegerTrace | SubpixelTrace  # the compiled integer trace has IntegerTrace's interface
 
 
-def new_trace(height: int, width: int, precision: Precision) -> Trace:
-    return IntegerTrace(height, width) if precision == "integer" else SubpixelTrace(height, width)
+def trace_class(precision: Precision) -> type:
+    """Sub-pixel: numpy's; integer: the compiled trace where numba works (see :mod:`.jit`), else numpy's."""
+    if precision == "subpixel":
+        return SubpixelTrace
+    compiled = kernels("trace_kernels")
+    return compiled.CompiledIntegerTrace if compiled is not None else IntegerTrace
 
 
 class TracePool:
@@ -279,19 +297,19 @@ class TracePool:
 
     @classmethod
     def take(cls, height: int, width: int, precision: Precision) -> Trace:
-        free = cls._free().get((height, width, precision))
+        kind = trace_class(precision)
+        free = cls._free().get((height, width, kind))
         if free:
             trace = free.pop()
             trace.reset()
             return trace
-        return new_trace(height, width, precision)
+        return kind(height, width)
 
     @classmethod
     def give(cls, trace: Trace) -> None:
-        precision: Precision = "integer" if isinstance(trace, IntegerTrace) else "subpixel"
         free = cls._free()
         if sum(map(len, free.values())) < 8:  # a few frame sizes at most, a few MB each
-            free.setdefault((trace.height, trace.width, precision), []).append(trace)
+            free.setdefault((trace.height, trace.width, type(trace)), []).append(trace)
 
     @classmethod
     def _free(cls) -> dict:

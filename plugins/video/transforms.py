@@ -58,8 +58,12 @@ def evaluation_views(height: int, width: int, size: int, resize_to: int, crops: 
     return corners + [View(v.top, v.left, v.height, v.width, flip=True) for v in corners]
 
 
-def apply_view(frames: np.ndarray, kind: str, view: View, size: int, normalization: str) -> np.ndarray:
+def apply_view(
+    frames: np.ndarray, kind: str, view: View, size: int, normalization: str, out: np.ndarray | None = None
+) -> np.ndarray:
     """``frames`` (``[T, H, W, C]``) cut to ``view``, resized to ``size x size``, flipped, normalised: ``float32 [T, C, size, size]``.
+
+    Written into ``out`` when given (a clip's views go straight into one array).
 
     numpy and Pillow, single-threaded: torch's thread pool costs more than it
     gains on images this small, and a DataLoader runs one worker per core anyway.
@@ -72,7 +76,7 @@ def apply_view(frames: np.ndarray, kind: str, view: View, size: int, normalizati
     if view.flip:
         region = region[:, :, ::-1]
     count, _, _, channels = region.shape
-    out = np.empty((count, channels, size, size), dtype=np.float32)
+    out = np.empty((count, channels, size, size), dtype=np.float32) if out is None else out
     for channel, (low, high, scale, offset) in enumerate(channel_affine(kind, normalization, channels)):
         plane = region[..., channel]
         if kind == "mv":  # vectors: stretched with the image (CoViAR omits this), mirrored with it

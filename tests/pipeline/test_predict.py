@@ -60,6 +60,33 @@ def test_predict_gives_the_batch_evaluations_exit_and_class(cli, toy_plugins, tr
         assert all(p["gmacs"] == float(f"{p['gmacs']:.6g}") for p in predictions)  # rounded: no float noise
 
 
+@pytest.mark.parametrize("segments", [None, 1])
+def test_predict_loads_only_the_modalities_and_segments_its_exits_reach(cli, toy_plugins, trained, segments):
+    from toy_plugin import ToyFileInputs
+
+    run_dir, samples = trained
+    loads = ToyFileInputs.LOADS
+    options = ["--segments", str(segments)] if segments else []
+    predictions = []
+    for index in range(12):
+        loads.clear()
+        result = cli(
+            "predict", run_dir, samples / f"{index}", "--schedule", "pkd", "--ensemble", "wise",
+            "--threshold", "0.6", "--json", *options, plugins=toy_plugins,
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        prediction = json.loads(result.out)[0]
+        _, order = batch_decisions(run_dir, 0.6)
+        reached = []  # the networks of the exits computed, in order of first use (modality key = network name here)
+        for key in order[: prediction["stage"]]:
+            if key.split("/")[0] not in reached:
+                reached.append(key.split("/")[0])
+        assert [key for key, _ in loads] == reached  # each reached modality once, the others never
+        assert all(rows == ([1] if segments == 1 else [0, 1]) for _, rows in loads)  # 1 of 2: the centre one, as the score files
+        predictions.append(prediction)
+    assert {p["stage"] for p in predictions} != {predictions[0]["stages"]}  # some videos did stop early
+
+
 def test_an_unreadable_video_is_named_and_the_others_still_run(cli, toy_plugins, trained):
     run_dir, samples = trained
     result = cli("predict", run_dir, samples / "nothing-here", samples / "3", plugins=toy_plugins)

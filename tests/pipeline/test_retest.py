@@ -36,7 +36,8 @@ def test_the_test_split_is_scored_again_with_other_views_into_its_own_report(cli
     assert folder.name.endswith("-last")
     test = ScoreSet.load(score_path(folder, "pkd", "test"))
     assert test.get("mv", "ic1").logits.shape == (12, 4, 3)  # 4 test segments now, 2 in training
-    assert not score_path(folder, "pkd", "train").exists()  # the run's final weights: its train scores are reused
+    # the run's final weights: its train and validation scores are reused (the ensembles are fitted on validation)
+    assert not score_path(folder, "pkd", "train").exists() and not score_path(folder, "pkd", "val").exists()
     report = json.loads((folder / "report.json").read_text())
     assert report["test"]["scored"] == ["test"] and report["test"]["ignored"] == ["train.batch_size=2"]
     assert report["provenance"]["overrides"] == ["data.segments=4"]
@@ -50,15 +51,16 @@ def test_the_test_split_is_scored_again_with_other_views_into_its_own_report(cli
     )
 
 
-def test_a_best_checkpoint_is_tested_with_train_scores_of_its_own(cli, toy_plugins, run_copy, tmp_path):
-    # Without a validation split no best-<stage>.pt is chosen: stand in for one (any checkpoint of this run)
-    shutil.copyfile(run_copy / "checkpoints" / "last.pt", run_copy / "checkpoints" / "best-exits.pt")
+def test_a_best_checkpoint_is_tested_with_train_and_validation_scores_of_its_own(cli, toy_plugins, run_copy, tmp_path):
     out = tmp_path / "best-test"
     result = cli("test", run_copy, "--checkpoint", "best", "--out", out, "--json", plugins=toy_plugins)
     assert result.code == 0, result.err
     report = json.loads(result.out)
-    assert report["test"]["checkpoint"].endswith("best-exits.pt") and report["test"]["scored"] == ["train", "test"]
-    assert ScoreSet.load(score_path(out, "ce", "train")).get("mv", "ic1").logits.shape == (24, 2, 3)
+    assert report["test"]["checkpoint"].endswith("best-exits.pt")
+    assert report["test"]["scored"] == ["train", "val", "test"] and report["selection"]["ensembles"] == "val"
+    assert report["test"]["position"].startswith("stage 2, after epoch ") and "validation top-1" in report["test"]["position"]
+    assert len(ScoreSet.load(score_path(out, "pkd", "val")).labels) == 6
+    assert ScoreSet.load(score_path(out, "ce", "train")).get("mv", "ic1").logits.shape == (18, 2, 3)
     assert not (run_copy / "tests").exists()
 
 
@@ -84,7 +86,7 @@ def test_a_missing_checkpoint_file_is_refused(cli, toy_plugins, run_copy, tmp_pa
     code, err = bad(cli, toy_plugins, run_copy, "--checkpoint", tmp_path / "nothing.pt")
     assert code == 2 and f"--checkpoint {tmp_path / 'nothing.pt'}: no such file" in err
     code, err = bad(cli, toy_plugins, run_copy, "--checkpoint", "best-nostage")
-    assert code == 2 and "has no such checkpoint (it has: last.pt)" in err
+    assert code == 2 and "has no such checkpoint (it has: best-backbones.pt, best-exits.pt, last.pt)" in err
     assert not (run_copy / "tests").exists()
 
 

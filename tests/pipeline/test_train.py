@@ -25,6 +25,12 @@ def test_a_run_folder_is_made_under_the_output_dir_by_name_and_time(cli, tiny_re
     assert result.code == 0, result.err
     run_dir = only_run_dir(tmp_path / "runs")
     assert run_dir.name[:8].isdigit() and (run_dir / "report.json").is_file()
+    # without a validation split the test split is evaluated for the log, under its own name, and chooses nothing
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert "test_top1" in lines[-1] and not any(key.startswith("val") for line in lines for key in line)
+    assert not list((run_dir / "checkpoints").glob("best-*.pt"))
+    assert "top-1 on the test split" in (run_dir / "run.log").read_text()  # the log says which split, and that
+    assert "for the log only: no checkpoint is chosen on it" in (run_dir / "run.log").read_text()  # it chooses nothing
 
 
 def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
@@ -48,7 +54,7 @@ def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
     test = ScoreSet.load(score_path(run_dir, "pkd", "test"))
     train = ScoreSet.load(score_path(run_dir, "ce", "train"))
     assert test.get("mv", "ic1").logits.shape == (12, 2, 3)
-    assert len(train.labels) == 24 and train.classes == ["class0", "class1", "class2"]
+    assert len(train.labels) == 18 and train.classes == ["class0", "class1", "class2"]  # 6 went to validation
     # backbones learnt the (easy) toy task; the final heads are shared by all schedules
     finals = [row["top1"] for row in report["exits"] if row["exit"] == "final"]
     assert max(finals) > 0.6
@@ -68,19 +74,18 @@ def test_metrics_are_logged_per_epoch(finished_run):
     lines = [json.loads(line) for line in (finished_run.dir / "metrics.jsonl").read_text().splitlines()]
     epochs = [(line["stage"], line["epoch"]) for line in lines]
     assert epochs == [("backbones", 1), ("backbones", 2), ("exits", 1), ("exits", 2), ("exits", 3)]
-    # no validation split: the periodic evaluation is of the test split, named so, for the log only
-    assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "test/pkd/mv/ic1", "test_top1"} <= set(lines[-1])
-    assert not any(key.startswith("val") for key in lines[-1])
+    assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "val/pkd/mv/ic1", "val_top1"} <= set(lines[-1])
+    assert not any(key.startswith("test") for line in lines for key in line)  # the test split only reports
     # throughput and the wait for data, per epoch; what the periodic evaluation averaged
     assert all(line["clips_per_second"] > 0 and 0 <= line["data_wait_seconds"] for line in lines)
-    assert lines[-1]["test_exits"] == 16  # 8 exits of each schedule's networks, frozen final heads included
-    tested = [value for key, value in lines[-1].items() if key.startswith("test/")]
-    assert lines[-1]["test_top1"] == pytest.approx(sum(tested) / len(tested))
+    assert lines[-1]["val_exits"] == 16  # 8 exits of each schedule's networks, frozen final heads included
+    validated = [value for key, value in lines[-1].items() if key.startswith("val/")]
+    assert lines[-1]["val_top1"] == pytest.approx(sum(validated) / len(validated))
     log = (finished_run.dir / "run.log").read_text()
-    assert "exits epoch 3/3  " in log and "test top-1, mean of 16 exits" in log
+    assert "exits epoch 3/3  " in log and "val top-1, mean of 16 exits" in log
     assert (
-        "every 1 epoch(s), top-1 on the test split of each of 16 exits of 6 network(s) (heads frozen in this stage "
-        "included); for the log only: no checkpoint is chosen on it"
+        "every 1 epoch(s), top-1 on the val split of each of 16 exits of 6 network(s) (heads frozen in this stage "
+        "included); their mean picks checkpoints/best-exits.pt"
     ) in log
 
 
@@ -94,14 +99,14 @@ def test_the_report_opens_with_how_it_was_produced(finished_run):
     assert (provenance["device"], provenance["world_size"]) == ("cpu", 1)
     assert provenance["toolkit"] == pkd_toolkit.__version__ and provenance["plugins"]["wise"] == pkd_toolkit.__version__
     assert provenance["packages"]["torch"] == torch.__version__ and provenance["packages"]["av"]
-    assert provenance["data"]["videos"] == {"train": 24, "test": 12}
+    assert provenance["data"]["videos"] == {"train": 18, "val": 6, "test": 12}
     assert (provenance["data"]["dataset"], provenance["data"]["classes"], provenance["data"]["skipped"]) == ("toy", 3, 0)
     stages = provenance["wall_time"]["stages"]
     assert {name: entry["epochs"] for name, entry in stages.items()} == {"backbones": 2, "exits": 3}
     assert provenance["wall_time"]["scores"] > 0 and provenance["wall_time"]["ensembles"] > 0
     markdown = (run_dir / "report.md").read_text()
     assert markdown.splitlines()[:3] == ["# Run report: tiny", "", "## How this report was produced"]
-    assert "- **Data set**: toy: 24 train and 12 test videos, 3 classes, none skipped" in markdown
+    assert "- **Data set**: toy: 18 train, 6 val and 12 test videos, 3 classes, none skipped" in markdown
     assert "- **Wall time**: " in markdown and "backbones " in markdown and "(3 epochs)" in markdown
 
 

@@ -75,30 +75,3 @@ def test_the_ensembles_are_fitted_on_the_validation_scores(validated_run):
     on_train.fit(ScoreSet.load(score_path(run_dir, "pkd", "train")))
     assert not np.allclose(saved.weights, on_train.weights)
 
-
-def test_the_report_and_the_log_say_the_validation_split_chose(validated_run):
-    run_dir, _ = validated_run
-    provenance = json.loads((run_dir / "report.json").read_text())["provenance"]
-    assert provenance["data"]["videos"] == {"train": 18, "val": 6, "test": 12}
-    assert "- **Data set**: toy: 18 train, 6 val and 12 test videos" in (run_dir / "report.md").read_text()
-    log = (run_dir / "run.log").read_text()
-    assert "top-1 on the val split of each of 16 exits of 6 network(s)" in log
-    assert "their mean picks checkpoints/best-exits.pt" in log and "val top-1, mean of 16 exits" in log
-
-
-def test_a_retest_fits_its_ensembles_on_validation_scores_of_the_same_weights(validated_run, cli, tmp_path):
-    import shutil
-
-    run_dir, plugins = validated_run
-    copy = shutil.copytree(run_dir, tmp_path / "run")
-    final = cli("test", copy, "--out", tmp_path / "final", "--json", plugins=plugins)
-    assert final.code == 0, final.err
-    report = json.loads(final.out)
-    assert report["test"]["scored"] == ["test"] and report["selection"]["ensembles"] == "val"
-    assert "the run's own train and val score files" in report["test"]["ensembles_fitted_on"]
-    best = cli("test", copy, "--checkpoint", "best", "--out", tmp_path / "best", "--json", plugins=plugins)
-    assert best.code == 0, best.err
-    report = json.loads(best.out)
-    assert report["test"]["scored"] == ["train", "val", "test"]
-    assert report["test"]["position"].startswith("stage 2, after epoch ") and "validation top-1" in report["test"]["position"]
-    assert len(ScoreSet.load(score_path(tmp_path / "best", "pkd", "val")).labels) == 6

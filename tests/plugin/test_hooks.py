@@ -198,5 +198,5 @@ def test_hook_pkd_epoch_end(recorded):
 def test_hook_pkd_checkpoint_saved(recorded):
     saved = calls_of(recorded, "checkpoint")
     assert ("last", "last.pt", True) in saved
-    assert not any(kind == "best" for kind, _, _ in saved)  # no validation split: no checkpoint is chosen
+    assert ("best", "best-exits.pt", True) in saved  # chosen on the run's validation split
     assert all(exists for _, _, exists in saved)

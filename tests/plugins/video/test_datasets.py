@@ -92,8 +92,36 @@ def test_splits_follow_the_videos_order_and_test_clips_stack_every_view(registry
     assert dataset.classes[clip["label"]] == dataset.videos("test")[5].split("/")[0]
     again = test[5]
     assert torch.equal(clip["inputs"]["mv"], again["inputs"]["mv"])  # test clips are deterministic
-    loaded = dataset.load_file(tiny_synthetic / "videos" / dataset.videos("test")[5], modalities=modalities(registry, "mv"))
-    assert torch.equal(loaded["mv"], clip["inputs"]["mv"])
+    opened = dataset.open_file(tiny_synthetic / "videos" / dataset.videos("test")[5], modalities=modalities(registry, "mv"))
+    assert opened.segments == 4 * 2 * 10 and torch.equal(opened.load("mv"), clip["inputs"]["mv"])
+
+
+def test_an_opened_file_decodes_only_the_rows_asked_and_what_those_frames_give(registry, tiny_synthetic, monkeypatch):
+    from pkd_plugins.video import file_inputs
+
+    dataset = build(
+        registry, "datasets", "hmdb51", root=tiny_synthetic / "videos", splits=tiny_synthetic / "splits",
+        size=32, test_segments=5, test_crops=10,
+    )  # fmt: skip
+    keys = modalities(registry, "iframe", "mv", "residual")
+    path = tiny_synthetic / "videos" / dataset.videos("test")[2]
+    whole = dataset.split("test", modalities=keys, training=False)[2]["inputs"]
+    decoded = []
+    original = file_inputs.read_representations
+    monkeypatch.setattr(file_inputs, "read_representations", lambda p, positions, wanted, **k: decoded.append((sorted(wanted), list(positions))) or original(p, positions, wanted, **k))  # fmt: skip
+    opened = dataset.open_file(path, modalities=keys)
+    assert decoded == []  # opening decodes nothing
+    rows = [6, 1, 11]  # segment 1 of crops 1, 0 and 2: one position
+    assert torch.equal(opened.load("residual", rows), whole["residual"][rows])
+    # one decode, of that position, which also gave the motion vectors of the same frames
+    assert len(decoded) == 1 and decoded[0][1] == [opened.positions[1]] and {"mv", "residual"} <= set(decoded[0][0])
+    assert torch.equal(opened.load("mv", [1, 3]), whole["mv"][[1, 3]])
+    assert len(decoded) == 2 and decoded[1][1] == [opened.positions[3]]  # only the position not decoded yet
+    for key in ("mv", "iframe", "residual"):
+        assert torch.equal(opened.load(key), whole[key])
+    assert sum(len(positions) for keys, positions in decoded if "mv" in keys) == len(opened.positions)  # each once
+    with pytest.raises(PkdError, match="rows"):
+        opened.load("mv", [50])
 
 
 def test_synthetic_actions_generates_on_first_use_and_refuses_other_settings(registry, tmp_path):

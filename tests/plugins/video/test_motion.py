@@ -11,25 +11,28 @@ from pkd_plugins.video.tracing import IntegerTrace, SubpixelTrace
 HEIGHT, WIDTH = 40, 52  # not multiples of 16: blocks reach past the frame
 
 
-def random_table(generator: np.random.Generator, block: int | None, reach: int, scale: int = 2) -> np.ndarray:
+def random_table(
+    generator: np.random.Generator, block: int | None, reach: int, scale: int = 2, height=HEIGHT, width=WIDTH, intra=0.15
+) -> np.ndarray:
     """FFmpeg-style records (source, w, h, src_x, src_y, dst_x, dst_y, motion_x, motion_y, scale).
 
-    Each 16x16 macroblock is one block of ``block`` pixels, or (``None``) split
-    into 16, 8 or 4-pixel blocks at random, as H.264 partitions it.
+    Each 16x16 macroblock is one block of ``block`` pixels (8: four vectors, 4MV),
+    or (``None``) split into 16, 8 or 4-pixel blocks at random, as H.264
+    partitions it; a share ``intra`` of the blocks has no record.
     """
     rows = []
-    for mb_top in range(0, HEIGHT, 16):
-        for mb_left in range(0, WIDTH, 16):
+    for mb_top in range(0, height, 16):
+        for mb_left in range(0, width, 16):
             size = block or int(generator.choice([16, 8, 4]))
             for top in range(mb_top, mb_top + 16, size):
                 for left in range(mb_left, mb_left + 16, size):
-                    if generator.random() < 0.15 or top >= HEIGHT or left >= WIDTH:
+                    if generator.random() < intra or top >= height or left >= width:
                         continue  # an intra block: no record
                     motion = generator.integers(-reach * scale, reach * scale + 1, size=2)
                     dst = np.array([left + size // 2, top + size // 2])
                     src = dst + np.trunc(motion / scale).astype(int)
                     rows.append([-1, size, size, *src, *dst, *motion, scale])
-    return np.array(rows, dtype=np.int32)
+    return np.array(rows, dtype=np.int32).reshape(-1, 10)
 
 
 def naive_field(table: np.ndarray, subpixel: bool = False) -> np.ndarray:
