@@ -58,7 +58,8 @@ def test_a_best_checkpoint_is_tested_with_train_and_validation_scores_of_its_own
     report = json.loads(result.out)
     assert report["test"]["checkpoint"].endswith("best-exits.pt")
     assert report["test"]["scored"] == ["train", "val", "test"] and report["selection"]["ensembles"] == "val"
-    assert report["test"]["position"].startswith("stage 2, after epoch ") and "validation top-1" in report["test"]["position"]
+    position = report["test"]["position"]
+    assert position.startswith("stage 2, after epoch ") and "validation top-1" in position
     assert len(ScoreSet.load(score_path(out, "pkd", "val")).labels) == 6
     assert ScoreSet.load(score_path(out, "ce", "train")).get("mv", "ic1").logits.shape == (18, 2, 3)
     assert not (run_copy / "tests").exists()
