@@ -30,7 +30,7 @@ RESUMABLE_DIFFERENCES = {
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
+    with atomic_path(path, durable=True) as temporary:  # a run resumes from it
         torch.save(state, temporary)
 
 

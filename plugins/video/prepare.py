@@ -130,7 +130,7 @@ def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
         with open_video(job.source) as container:
             stream = container.streams.video[0]
             declared = stream.frames
-            with atomic_path(job.target) as temporary:
+            with atomic_path(job.target, durable=True) as temporary:
                 with VideoWriter(temporary, stream.average_rate or stream.guessed_rate or 25, settings, muxer=muxer_for(job.target)) as writer:
                     for frame in container.decode(stream):
                         writer.add(frame)
@@ -178,6 +178,7 @@ class Manifest:
         write_json(
             self.path,
             {"format": MANIFEST_FORMAT, "settings": self.settings, "videos": dict(sorted(self.videos.items())), "failed": self.failed},
+            durable=True,
         )
 
 

@@ -146,3 +146,17 @@ def test_a_relative_source_folder_is_prepared(source_tree, tmp_path, monkeypatch
     (tmp_path / "videos" / "brush_hair" / "b-frames.mp4").unlink()
     manifest = prepare_module.prepare(relative, tmp_path / "out", EncoderSettings(width=64, height=48))
     assert list(manifest.videos) == ["brush_hair/clip (1)+take!.avi"] and not manifest.failed
+
+
+def test_prepared_videos_and_the_manifest_have_the_permissions_of_the_umask(source_tree, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        prepare_module.prepare(source_tree, tmp_path / "out", EncoderSettings(width=64, height=48))
+    finally:
+        os.umask(previous)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"manifest.json", "prepare-report.txt", "clip (1)+take!.avi"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o644" for p in written}
