@@ -1,13 +1,17 @@
 """The ``pkd`` command line: the core's commands plus those plugins add with ``pkd_add_commands``.
 
 Expected failures (:class:`~pkd_toolkit.errors.PkdError`) end with one message
-and a non-zero status; anything else is a bug and keeps its traceback.
+and a non-zero status; anything else is a bug and keeps its traceback. With
+``PKD_DEBUG=1`` in the environment an expected failure shows its traceback too
+(with the exception that caused it, e.g. what a plugin's hook raised).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import typer
 
@@ -15,6 +19,8 @@ from pkd_toolkit import __version__, console
 from pkd_toolkit.cli.options import plugins_of
 from pkd_toolkit.errors import Interrupted, PkdError
 from pkd_toolkit.plugin.manager import Plugins, load_plugins
+
+DEBUG_ENV = "PKD_DEBUG"
 
 # Each module defines register(cli); kept apart so a command's imports stay its own.
 CORE_COMMAND_MODULES = (
@@ -55,8 +61,8 @@ def _main_options(
     ),
 ) -> None:
     if ctx.invoked_subcommand != "list-plugins":  # that one shows the errors in its table
-        for info in plugins_of(ctx).broken():
-            console.warning(f"plugin {info.name!r} ({info.origin}) is skipped: {info.error}")
+        for line in plugins_of(ctx).problem_lines():
+            console.warning(line)
 
 
 def main(argv: list[str] | None = None, *, plugins: Plugins | None = None) -> None:
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None, *, plugins: Plugins | None = None) -> No
         command = typer.main.get_command(build_cli(plugins))
         command.main(args=argv, prog_name="pkd", obj=plugins)
     except PkdError as failure:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exception(failure)
         console.error(str(failure))
         sys.exit(failure.exit_code)
     except KeyboardInterrupt:  # outside a run, which says itself what it kept

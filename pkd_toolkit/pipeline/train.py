@@ -24,7 +24,7 @@ from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
-from pkd_toolkit.plugin.manager import Plugins
+from pkd_toolkit.plugin.manager import BLOCK_ENV, HookFailed, Plugins
 from pkd_toolkit.recipe.settings import RecipeBase
 from pkd_toolkit.report.build import build_report
 from pkd_toolkit.report.terminal import print_tables
@@ -72,6 +72,11 @@ def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str
             f"interrupted; {run.dir} keeps its last checkpoint: continue with "
             f"`pkd run RECIPE --resume {run.dir}`"
         ) from None
+    except HookFailed as failure:  # a plugin's logger or callback: stop, keep what was written (docs/hooks.md)
+        raise PkdError(
+            f"{failure}; the run stopped and {run.dir} keeps its last checkpoint: fix the plugin (or block it "
+            f"with {BLOCK_ENV}) and continue with `pkd run RECIPE --resume {run.dir}`"
+        ) from failure
     finally:
         monitor.close()
 

@@ -84,6 +84,12 @@ class ComponentRegistry:
         """
         return self.get(kind, section.name).build(section, **context)  # type: ignore[attr-defined]
 
+    def withdraw(self, plugin: str) -> None:
+        """Remove every component ``plugin`` registered (the plugin is skipped)."""
+        for components in self._components.values():
+            for name in [name for name, component in components.items() if component.plugin == plugin]:
+                del components[name]
+
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         """The names a plugin registered, by kind (kinds it did not use are left out)."""
         found = {kind: [c.name for c in self.components(kind) if c.plugin == plugin] for kind in KINDS}

@@ -23,8 +23,9 @@ class Run:
 
     @property
     def hook(self) -> Any:
-        """The plugins' hooks (``run.hook.pkd_epoch_end(...)``)."""
-        return self.plugins.hook
+        """The plugins' lifecycle hooks (``run.hook.pkd_epoch_end(...)``); one that raises stops the run with a
+        :class:`~pkd_toolkit.plugin.manager.HookFailed` naming the plugin."""
+        return self.plugins.guarded_hook
 
     def path(self, *parts: str) -> Path:
         return self.dir.joinpath(*parts)
