@@ -8,6 +8,7 @@ component's config model to check its section.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,20 @@ KINDS: dict[str, str] = {
     "ensemblers": "ensembler",
     "weight_sources": "weight source",
 }
+
+# What a name that becomes a file or folder name may be (component names, labels, stage names): one path
+# part that climbs nowhere, hides nothing and fits every file system.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def file_name_problem(name: object) -> str | None:
+    """None when ``name`` can name a file or folder inside a run folder; else why not (for a message)."""
+    if isinstance(name, str) and _FILE_NAME.fullmatch(name):
+        return None
+    return (
+        f"{name!r} cannot name a file: use at most 100 letters, digits, '_', '-' and '.', "
+        "starting with a letter or digit"
+    )
 
 
 class ComponentConfig(BaseModel):
@@ -122,6 +137,9 @@ class Registrar:
             raise TypeError(f"config of {name!r} must be a pydantic model class, not {config!r}")
         if "name" in config.model_fields:
             raise TypeError(f"config of {name!r} must not define 'name': it selects the component")
+        problem = file_name_problem(name)
+        if problem is not None:  # it names score, ensemble and report folders when no label is given
+            raise ValueError(f"component name {problem}")
         summary = help if help is not None else (factory.__doc__ or "").strip().split("\n")[0]
         self._registry.add(Component(self.kind, name, factory, config, self.plugin, summary))
 

@@ -77,8 +77,8 @@ class ScheduleConfig(ComponentConfig):
 
     label: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        description="names this schedule's results (needed when one schedule is used twice)",
+        description="names this schedule's results (needed when one schedule is used twice); like every label, "
+        "checked to name a file",
     )
 
 
