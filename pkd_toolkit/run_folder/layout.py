@@ -3,6 +3,7 @@
 ::
 
     recipe.yaml                       the resolved recipe (every default written out)
+    run.lock                          locked while a process writes into the folder; holds its process id
     run.log                           the log
     metrics.jsonl                     one JSON object per epoch and evaluation
     tensorboard/                      the same scalars for TensorBoard (when it is installed)
@@ -31,6 +32,7 @@ from pkd_toolkit.errors import PkdError
 from pkd_toolkit.plugin.registry import file_name_problem
 
 RECIPE_FILE = "recipe.yaml"
+LOCK_FILE = "run.lock"
 LOG_FILE = "run.log"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
