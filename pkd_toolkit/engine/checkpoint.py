@@ -24,8 +24,16 @@ def save(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, temporary)
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint (or any file torch.save wrote) loaded with ``weights_only``; ``mmap``: tensors stay on disk
+    until used (cheap for a look at what the file holds; files of torch's old format are read whole)."""
     try:
+        if mmap:
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as error:
+                if "mmap" not in str(error):
+                    raise
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise PkdError(f"{path}: no such checkpoint") from None

@@ -24,7 +24,9 @@ from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
-from pkd_toolkit.plugin.manager import BLOCK_ENV, HookFailed, Plugins
+from pkd_toolkit.pipeline.preflight import check_before_run
+from pkd_toolkit.plugin.failures import HookFailed
+from pkd_toolkit.plugin.manager import BLOCK_ENV, Plugins
 from pkd_toolkit.recipe.resuming import check_same_recipe
 from pkd_toolkit.recipe.settings import RecipeBase
 from pkd_toolkit.report.build import build_report
@@ -36,7 +38,9 @@ from pkd_toolkit.run_folder.run import Run
 def start_run(
     recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = None, resume: str | None = None
 ) -> Run:
-    """Open the run folder (rank 0 does; torchrun's other processes are told where) and run the pipeline."""
+    """Check the recipe, open the run folder (rank 0 does; torchrun's other processes are told where) and run
+    the pipeline."""
+    check_before_run(recipe)  # a recipe that would fail before training leaves no run folder behind
     runtime = start_runtime(recipe.train)
     try:
         # The data first: a recipe whose data are missing (or cannot spare a validation split) leaves no run folder.

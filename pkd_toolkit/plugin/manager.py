@@ -39,24 +39,29 @@ Environment:
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
 import pluggy
 
-from pkd_toolkit import PROJECT_NAME, __version__
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit import PROJECT_NAME
 from pkd_toolkit.plugin import hookspecs
+from pkd_toolkit.plugin.discovery import (
+    AUTOLOAD_ENV,
+    BLOCK_ENV,
+    autoload_from_env,
+    blocked_from_env,
+    builtins_first,
+    entry_points,
+    is_builtin,
+    origin,
+    version,
+)
+from pkd_toolkit.plugin.failures import GuardedHooks, describe
 from pkd_toolkit.plugin.registry import KINDS, ComponentRegistry, DuplicateComponentError, Registrar, choices_hint
 
-ENTRY_POINT_GROUP = PROJECT_NAME
-BUILTIN_DISTRIBUTION = "pkd-toolkit"
-BUILTIN_PACKAGE = "pkd_plugins"
-AUTOLOAD_ENV = "PKD_DISABLE_PLUGIN_AUTOLOAD"
-BLOCK_ENV = "PKD_BLOCK_PLUGINS"
+__all__ = ["AUTOLOAD_ENV", "BLOCK_ENV", "PluginInfo", "Plugins", "load_plugins"]
 
 
 @dataclass
@@ -100,15 +105,6 @@ class PluginInfo:
         }
 
 
-class HookFailed(PkdError):
-    """A plugin's lifecycle hook raised; the message names the plugin and the hook, the exception is the cause."""
-
-    def __init__(self, plugin: str, hook: str, error: BaseException):
-        super().__init__(f"plugin {plugin} failed in {hook}: {_describe(error)}")
-        self.plugin = plugin
-        self.hook = hook
-
-
 class Plugins:
     """The loaded plugins: the pluggy manager, the component registry and a record per plugin."""
 
@@ -141,28 +137,28 @@ class Plugins:
 
     def load_entry_points(self, *, autoload: bool | None = None, blocked: Iterable[str] | None = None) -> None:
         """Import and register every plugin of the entry-point group, built-ins first."""
-        autoload = _autoload_from_env() if autoload is None else autoload
-        blocked = set(_blocked_from_env() if blocked is None else blocked)
-        found = sorted(_entry_points(), key=_builtins_first)
+        autoload = autoload_from_env() if autoload is None else autoload
+        blocked = set(blocked_from_env() if blocked is None else blocked)
+        found = sorted(entry_points(), key=builtins_first)
         for entry_point in found:
-            builtin = _is_builtin(entry_point)
+            builtin = is_builtin(entry_point)
             if not (builtin or autoload) or entry_point.name in blocked:
                 continue
             loaded = self.infos.get(entry_point.name)
             if loaded is not None:
                 self.warnings.append(
-                    f"entry point {entry_point.name!r} of {_origin(entry_point)} ({entry_point.value}) is skipped: "
+                    f"entry point {entry_point.name!r} of {origin(entry_point)} ({entry_point.value}) is skipped: "
                     f"a plugin named {entry_point.name!r} is already loaded from {loaded.origin}"
                 )
                 continue
-            info = PluginInfo(entry_point.name, _version(entry_point), _origin(entry_point))
+            info = PluginInfo(entry_point.name, version(entry_point), origin(entry_point))
             self.infos[info.name] = info
             try:
                 module = entry_point.load()
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # sys.exit() included: whatever the import does is the plugin's, not ours
-                info.errors.append(f"failed to import {entry_point.value}: {_describe(error)}")
+                info.errors.append(f"failed to import {entry_point.value}: {describe(error)}")
                 continue
             self._register(module, info)
         names = sorted({entry_point.name for entry_point in found})
@@ -230,7 +226,7 @@ class Plugins:
         except KeyboardInterrupt:
             raise
         except BaseException as error:
-            self._skip(info, f"{hook_name} raised {_describe(error)}")
+            self._skip(info, f"{hook_name} raised {describe(error)}")
             return False
         return True
 
@@ -254,54 +250,6 @@ class _RecordingRegistrar(Registrar):
             super().add(name, factory, **options)
         except DuplicateComponentError as clash:
             self._info.warnings.append(f"{clash}; this plugin's {name!r} is ignored")
-
-
-class GuardedHooks:
-    """pluggy's hook caller for lifecycle hooks: an exception in an implementation becomes :class:`HookFailed`
-    naming its plugin (KeyboardInterrupt passes unchanged)."""
-
-    def __init__(self, manager: pluggy.PluginManager) -> None:
-        self._manager = manager
-
-    def __getattr__(self, hook_name: str) -> Any:
-        caller = getattr(self._manager.hook, hook_name)
-
-        def call(**kwargs: Any) -> Any:
-            try:
-                return caller(**kwargs)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as error:
-                raise HookFailed(_raised_by(caller, error), hook_name, error) from error
-
-        return call
-
-
-def _raised_by(caller: Any, error: BaseException) -> str:
-    """``'name'`` of the plugin whose implementation raised ``error``: the implementation whose frame is in the
-    traceback (pluggy calls them from its own frames; methods of one class are told apart by their ``self``);
-    when none is found, every plugin implementing the hook."""
-    impls = caller.get_hookimpls()
-    trace = error.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        for impl in impls:
-            if getattr(impl.function, "__code__", None) is frame.f_code and _same_owner(impl.function, frame):
-                return repr(impl.plugin_name)
-        trace = trace.tb_next
-    return " or ".join(repr(impl.plugin_name) for impl in impls) or "?"
-
-
-def _same_owner(function: Any, frame: Any) -> bool:
-    owner = getattr(function, "__self__", None)
-    if owner is None or not frame.f_code.co_argcount:
-        return True
-    return frame.f_locals.get(frame.f_code.co_varnames[0]) is owner
-
-
-def _describe(error: BaseException) -> str:
-    """``RuntimeError: message``; a PkdError's message alone (it was written for the user)."""
-    return str(error) if isinstance(error, PkdError) else f"{type(error).__name__}: {error}"
 
 
 def load_plugins(extra: Iterable[tuple[str, object]] = (), **options: Any) -> Plugins:
@@ -330,48 +278,3 @@ def _unknown_hooks(plugin: object, manager: pluggy.PluginManager) -> list[str]:
 def _ordering_rank(impl: pluggy.HookImpl) -> int:
     """0 for ``tryfirst`` implementations, 2 for ``trylast`` ones, 1 for the rest."""
     return 0 if impl.tryfirst else 2 if impl.trylast else 1
-
-
-def _entry_points() -> list[EntryPoint]:
-    """Every entry point of the group, of every distribution found (``entry_points()`` would hide a
-    distribution behind an earlier one of the same name); the same install found twice counts once."""
-    found: dict[tuple[str, str], EntryPoint] = {}
-    for distribution in distributions():
-        for entry_point in distribution.entry_points.select(group=ENTRY_POINT_GROUP):
-            found.setdefault((entry_point.name, entry_point.value), entry_point)
-    return list(found.values())
-
-
-def _is_builtin(entry_point: EntryPoint) -> bool:
-    """An entry point of the toolkit's own distribution: named pkd-toolkit, and naming a module of its plugins."""
-    return _distribution_named(entry_point) and entry_point.module.split(".")[0] == BUILTIN_PACKAGE
-
-
-def _distribution_named(entry_point: EntryPoint) -> bool:
-    return entry_point.dist is not None and entry_point.dist.name == BUILTIN_DISTRIBUTION
-
-
-def _builtins_first(entry_point: EntryPoint) -> tuple[bool, str]:
-    return (not _is_builtin(entry_point), entry_point.name)
-
-
-def _origin(entry_point: EntryPoint) -> str:
-    if _is_builtin(entry_point):
-        return "built-in"
-    if _distribution_named(entry_point):
-        return f"{BUILTIN_DISTRIBUTION} {entry_point.dist.version} (not the installed toolkit)"
-    return entry_point.dist.name if entry_point.dist is not None else "unknown distribution"
-
-
-def _version(entry_point: EntryPoint) -> str | None:
-    if _is_builtin(entry_point):
-        return __version__
-    return entry_point.dist.version if entry_point.dist is not None else None
-
-
-def _autoload_from_env() -> bool:
-    return os.environ.get(AUTOLOAD_ENV, "") in ("", "0")
-
-
-def _blocked_from_env() -> list[str]:
-    return [name.strip() for name in os.environ.get(BLOCK_ENV, "").split(",") if name.strip()]

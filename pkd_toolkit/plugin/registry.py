@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,28 @@ def file_name_problem(name: object) -> str | None:
     )
 
 
+Preflight = Iterable[tuple[str, str]]
+
+
 class ComponentConfig(BaseModel):
-    """Base of every component's config model: unknown keys are refused."""
+    """Base of every component's config model: unknown keys are refused.
+
+    The optional checks a component can add (see docs/hooks.md, "Checks before a run"):
+    :meth:`preflight`, and ``stage_names()`` on a backbone's config.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    def preflight(self) -> Preflight:
+        """What would make a run of this section fail before it trains, told before a run folder exists.
+
+        ``pkd validate`` and the start of ``pkd run`` call it. Yield ``(key, message)`` pairs: ``key`` is
+        the key path inside this section (``"root"``, ``"model_kwargs.img_size"``, ``""`` for the whole
+        section), ``message`` says what is wrong (``"data/hmdb51: no such folder"``); the core adds the
+        recipe's file and line. Check cheaply what a run would trip on (files and folders the section
+        names, what a library knows without building anything heavy); never write or download.
+        """
+        return ()
 
 
 @dataclass(frozen=True)

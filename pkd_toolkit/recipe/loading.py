@@ -44,9 +44,11 @@ def validate_source(source: YamlSource, registry: ComponentRegistry, overrides: 
     context["schedules"] = _labels(data.get("schedules"))
     context["weight_sources"] = registry.names("weight_sources")
     try:
-        return model.model_validate(data, context=context)
+        recipe = model.model_validate(data, context=context)
     except ValidationError as error:
         raise RecipeError([problem_of(e, data, source, set_by, model) for e in error.errors()]) from None
+    recipe._origin = (source, set_by)
+    return recipe
 
 
 def _keys(section: Any) -> list[str] | None:

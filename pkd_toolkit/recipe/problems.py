@@ -37,13 +37,22 @@ class RecipeError(UsageError):
 
 def problem_of(error: dict[str, Any], data: Any, source: YamlSource, set_by: dict[Location, str], model: Any) -> Problem:
     location, parent_annotation = _data_location(error["loc"], data, model)
+    return Problem(_where(location, source, set_by), _format_path(location), _message(error, location, parent_annotation))
+
+
+def problem_at(recipe: Any, location: Location, message: str) -> Problem:
+    """A problem found after validation at ``location`` of a recipe ``load_recipe`` read: its file:line, or the
+    ``--set`` that wrote the value."""
+    origin = getattr(recipe, "_origin", None)
+    where = _where(location, *origin) if origin is not None else "the recipe"
+    return Problem(where, _format_path(location), message)
+
+
+def _where(location: Location, source: YamlSource, set_by: dict[Location, str]) -> str:
     override = next((text for loc, text in set_by.items() if location[: len(loc)] == loc), None)
     if override is not None:
-        where = f"--set {override}"
-    else:
-        where = f"{source.path}:{source.line_of(location) or 1}"
-    path = _format_path(location)
-    return Problem(where, path, _message(error, location, parent_annotation))
+        return f"--set {override}"
+    return f"{source.path}:{source.line_of(location) or 1}"
 
 
 def _data_location(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Location, Any]:

@@ -8,7 +8,7 @@ import types
 import pytest
 
 from pkd_toolkit.api import hookimpl
-from pkd_toolkit.plugin import manager
+from pkd_toolkit.plugin import failures
 from pkd_toolkit.plugin.manager import AUTOLOAD_ENV, BLOCK_ENV, load_plugins
 
 BUILTINS = {"video", "timm_backbones", "exit_heads", "progressive_kd", "generative_kd", "wise"}
@@ -162,7 +162,7 @@ class Logger:
 def test_a_raising_lifecycle_hook_is_named_with_its_plugin():
     plugins = load_plugins([("quiet", Logger()), ("logger", Logger(fail_at_epoch=2)), ("other", Logger())], autoload=False)
     plugins.guarded_hook.pkd_epoch_end(run=None, stage=None, epoch=1, metrics={})  # fine
-    with pytest.raises(manager.HookFailed) as failure:
+    with pytest.raises(failures.HookFailed) as failure:
         plugins.guarded_hook.pkd_epoch_end(run=None, stage=None, epoch=2, metrics={})
     assert str(failure.value) == (
         "plugin 'logger' failed in pkd_epoch_end: ConnectionError: the tracking server is down"
