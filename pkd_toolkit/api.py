@@ -25,7 +25,8 @@ The contract, by step of a run:
   :func:`network_of`, :func:`topk_accuracy`;
 - runs: :class:`Run` (what lifecycle hooks receive);
 - the house: :class:`PkdError`, :class:`UsageError`, :mod:`console`,
-  :func:`atomic_path`, :func:`write_text`, :func:`write_json`, :func:`import_timm`.
+  :func:`atomic_path`, :func:`write_text`, :func:`write_json`, :func:`writable_folder`,
+  :func:`import_timm`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pkd_toolkit import __version__, console, hookimpl
-from pkd_toolkit.atomic import atomic_path, write_json, write_text
+from pkd_toolkit.atomic import atomic_path, writable_folder, write_json, write_text
 from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, Modality, SkippedSample, Split
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks import FINAL
@@ -119,6 +120,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "Split",
     "StageRef",
     "UsageError",
+    "writable_folder",
     "write_json",
     "write_text",
     "Backbone",

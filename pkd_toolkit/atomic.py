@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pkd_toolkit.errors import UsageError
+
 
 @contextmanager
 def atomic_path(path: Path | str, *, durable: bool = False) -> Iterator[Path]:
@@ -65,6 +67,24 @@ def _fsync(path: Path, flags: int) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def writable_folder(path: Path | str, what: str) -> Path:
+    """Create the folder ``path`` if needed and make sure new files can be made in it.
+
+    :class:`~pkd_toolkit.errors.UsageError` (exit status 2) when it is a file, cannot be created (a file in
+    its way) or cannot be written (read-only, no permission); ``what`` names it in the message
+    (``"the destination"``: "DST: cannot write the destination there: Read-only file system").
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: is a file; {what} must be a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _create_beside(path / ".pkd-write-check").unlink()
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write {what} there: {error.strerror or error}") from None
+    return path
 
 
 def write_text(path: Path | str, text: str, *, durable: bool = False) -> None:

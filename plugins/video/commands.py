@@ -57,7 +57,7 @@ def prepare(
 ) -> None:
     """Re-encode a tree of videos into the training format (MPEG-4 Part 2, 340x256, GOP 12, no B-frames); resumable."""
     from pkd_plugins.video.encoding import EncoderSettings
-    from pkd_plugins.video.prepare import REPORT, Shard
+    from pkd_plugins.video.prepare import REPORT, Shard, plural
     from pkd_plugins.video.prepare import prepare as run_prepare
     from pkd_toolkit.api import PkdError, UsageError, console
 
@@ -73,9 +73,12 @@ def prepare(
             bar.update(task, completed=done, total=total, failed=f"{failed} failed" if failed else "")
 
         manifest = run_prepare(source, destination, settings, jobs=jobs, shard=part, progress=progress)
-    console.info(f"{len(manifest.videos)} videos prepared in {destination} (manifest: {manifest.path.name})")
+    console.info(
+        f"{plural(manifest.encoded, 'video')} prepared, {manifest.kept} already prepared (kept), in {destination} "
+        f"(manifest: {manifest.path.name})"
+    )
     if manifest.failed:
-        raise PkdError(f"{len(manifest.failed)} videos could not be prepared; they are listed in {destination / REPORT}")
+        raise PkdError(f"{plural(len(manifest.failed), 'video')} could not be prepared (listed in {destination / REPORT})")
 
 
 def inspect(
@@ -91,7 +94,7 @@ def inspect(
 
     from pkd_plugins.video.errors import UnsupportedVideo
     from pkd_plugins.video.inspection import inspect_video
-    from pkd_toolkit.api import UsageError, console
+    from pkd_toolkit.api import UsageError, console, writable_folder
 
     try:
         chosen = [int(text) for text in frames.split(",") if text.strip()]
@@ -99,6 +102,7 @@ def inspect(
         raise UsageError(f"--frames {frames}: expected comma-separated frame numbers, for example 5,17") from None
     if precision not in ("integer", "subpixel"):
         raise UsageError(f"--precision {precision}: choose integer or subpixel")
+    writable_folder(out, "--out")
     report = inspect_video(video, chosen or None, out, accumulate=not per_frame, precision=precision)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -13,6 +13,14 @@ Names are kept, suffix included when the container can hold the codec.
   without ``--shard`` merges the shards' manifests into ``manifest.json``.
 - Unreadable or corrupt inputs are skipped and listed in ``prepare-report.txt``
   and the manifest's ``failed`` section; the run ends with status 1 when any failed.
+  A still image is not a video. A video is complete when every packet it holds
+  decodes and its packets reach its declared duration (not its declared frame
+  count: a variable-frame-rate AVI declares slots it holds no picture for).
+- A destination that cannot be written (a file in the way, read-only) stops the
+  run with one message (exit status 2): the videos are not blamed for it.
+- A file already in DST that is not a whole prepared video (cut short by a
+  crash, or not the size its manifest entry says) is encoded again. An empty
+  SRC creates nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +37,7 @@ from pathlib import Path
 from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, muxer_for
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import VIDEO_SUFFIXES
-from pkd_toolkit.api import PkdError, UsageError, atomic_path, write_json, write_text
+from pkd_toolkit.api import PkdError, UsageError, atomic_path, writable_folder, write_json, write_text
 
 MANIFEST = "manifest.json"
 REPORT = "prepare-report.txt"
@@ -117,33 +126,95 @@ def video_info(path: Path, source: str) -> dict:
     }
 
 
+class DestinationError(UsageError):
+    """DST (or a folder in it) cannot be written: the destination is at fault, not the video; prepare stops."""
+
+
 def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
-    """Re-encode one video (in a worker process); every expected failure becomes an :class:`Outcome` problem."""
+    """Re-encode one video (in a worker process); every problem of the video becomes an :class:`Outcome` problem,
+    a destination that cannot be written raises :class:`DestinationError`."""
     import av
 
     from pkd_plugins.video.container import open_video
 
     source_name = job.source.relative_to(source_root).as_posix()
-    for stale in job.target.parent.glob(f".{job.target.name}.*.part"):  # left by a killed run
-        stale.unlink(missing_ok=True)
+    with _destination(job.target):
+        for stale in job.target.parent.glob(f".{job.target.name}.*.part"):  # left by a killed run
+            stale.unlink(missing_ok=True)
     try:
-        with open_video(job.source) as container:
+        with open_video(job.source) as container, ExitStack() as writing:
             stream = container.streams.video[0]
-            declared = stream.frames
-            with atomic_path(job.target, durable=True) as temporary:
-                with VideoWriter(temporary, stream.average_rate or stream.guessed_rate or 25, settings, muxer=muxer_for(job.target)) as writer:
-                    for frame in container.decode(stream):
-                        writer.add(frame)
-                if writer.frames == 0:
-                    raise VideoError(job.source, "no frame could be decoded")
-                if declared and writer.frames < declared - 1:  # off by one is common in AVI indexes
-                    raise VideoError(job.source, f"truncated or corrupt: {writer.frames} of {declared} frames decoded")
+            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+                raise VideoError(job.source, f"a still image ({container.format.name}), not a video")
+            with _destination(job.target):
+                temporary = writing.enter_context(atomic_path(job.target, durable=True))
+                rate = stream.average_rate or stream.guessed_rate or 25
+                writer = writing.enter_context(VideoWriter(temporary, rate, settings, muxer=muxer_for(job.target)))
+            held = _copy_frames(container, stream, writer, job.target)
+            _check_complete(job.source, stream, writer.frames, held)
+            with _destination(job.target):
+                writing.close()  # the last frames, then the rename
         return Outcome(job.name, source_name, info=video_info(job.target, source_name))
     except VideoError as error:
         return Outcome(job.name, source_name, problem=error.problem)
     except (av.FFmpegError, OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         return Outcome(job.name, source_name, problem=f"cannot be decoded ({reason})")
+
+
+@dataclass
+class _Held:
+    """What the container really holds: packets with data, and where their timestamps end."""
+
+    packets: int = 0
+    end: int | None = None  # largest pts + duration, in the stream's time base
+
+
+def _copy_frames(container, stream, writer: VideoWriter, target: Path) -> _Held:
+    held = _Held()
+    for packet in container.demux(stream):
+        if packet.size:
+            held.packets += 1
+            if packet.pts is not None:
+                held.end = max(held.end or 0, packet.pts + (packet.duration or 0))
+        for frame in packet.decode():  # the last, empty packet flushes the decoder
+            with _destination(target):
+                writer.add(frame)
+    return held
+
+
+def _check_complete(source: Path, stream, decoded: int, held: _Held) -> None:
+    """Refuse a video whose frames could not all be decoded, or whose data stop before its declared end.
+
+    The declared frame count is not the measure: a variable-frame-rate AVI declares every frame slot and
+    holds pictures in only some of them. Decoded frames are compared with the packets the file holds, and the
+    packets' last timestamp with the declared duration (a file cut short stops early).
+    """
+    if decoded == 0:
+        raise VideoError(source, "no frame could be decoded")
+    if decoded < held.packets - 1:  # off by one is common in AVI indexes
+        raise VideoError(source, f"corrupt: {decoded} of the {held.packets} frames it holds decoded")
+    if held.end is not None and stream.duration and stream.average_rate:
+        slot = 1 / (float(stream.average_rate) * float(stream.time_base))  # one frame, in time-base units
+        if held.end < (stream.start_time or 0) + stream.duration - 1.5 * slot:
+            seconds = float(stream.duration * stream.time_base)
+            reached = float(held.end * stream.time_base)
+            raise VideoError(source, f"truncated: its data end at {reached:.2f} s of the {seconds:.2f} s it declares")
+    elif stream.frames and held.packets < stream.frames - 1:  # no timestamps to go by: count frames
+        raise VideoError(source, f"truncated or corrupt: {held.packets} of {stream.frames} frames held")
+
+
+@contextmanager
+def _destination(target: Path) -> Iterator[None]:
+    """Turn a failure to write into ``target``'s folder into :class:`DestinationError`."""
+    try:
+        yield
+    except OSError as error:
+        folder = target.parent
+        raise DestinationError(
+            f"{folder}: cannot write the prepared videos there ({error.strerror or error}); "
+            "the destination is at fault, not the videos"
+        ) from None
 
 
 class Manifest:
@@ -159,6 +230,8 @@ class Manifest:
         self.videos: dict[str, dict] = {}
         self.failed: dict[str, str] = {}
         self.known: dict[str, dict] = {}
+        self.encoded = 0  # videos this run encoded
+        self.kept = 0  # videos prepared by an earlier run, left as they were
         for path in sorted(target_root.glob("manifest*.json")):
             self._merge(path)
 
@@ -202,20 +275,14 @@ def prepare(
     if target_root.resolve() == source_root.resolve():
         raise UsageError(f"{target_root}: DST must differ from SRC")
     source_root = source_root.resolve()  # the planned jobs name resolved files (e.g. SRC given as ../videos)
-    target_root.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(target_root, shard, settings)
     planned = plan_jobs(source_root, target_root, shard)
-    if not planned:
-        raise UsageError(f"{source_root}: no video files found (suffixes: {', '.join(VIDEO_SUFFIXES)})")
-    todo = []
-    for job in planned:
-        if not job.target.is_file():
-            todo.append(job)
-        elif job.name in manifest.known:
-            manifest.videos[job.name] = manifest.known[job.name]
-        else:  # finished, but the run stopped before recording it
-            manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
-    done, total = len(planned) - len(todo), len(planned)
+    if not planned:  # before DST is made: an empty source creates nothing
+        raise UsageError(f"{source_root}: no video files found (suffixes: {', '.join(VIDEO_SUFFIXES)}); nothing was prepared")
+    writable_folder(target_root, "the destination")
+    manifest = Manifest(target_root, shard, settings)
+    todo = [job for job in planned if not _already_prepared(job, manifest, source_root)]
+    manifest.kept = len(planned) - len(todo)
+    done, total = manifest.kept, len(planned)
     if progress:
         progress(done, total, 0)
     last_save = time.monotonic()
@@ -224,17 +291,44 @@ def prepare(
             done += 1
             if outcome.info is not None:
                 manifest.videos[outcome.name] = outcome.info
+                manifest.encoded += 1
             else:
                 manifest.failed[outcome.source] = outcome.problem or "unknown problem"
             if progress:
                 progress(done, total, len(manifest.failed))
             if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
-                manifest.save()
+                _record(manifest, target_root)
                 last_save = time.monotonic()
-    finally:  # also when interrupted: what finished is recorded
+    except BaseException:  # also when interrupted: what finished is recorded, if the destination lets us
+        with suppress(OSError, DestinationError):
+            _record(manifest, target_root)
+        raise
+    _record(manifest, target_root)
+    return manifest
+
+
+def _already_prepared(job: Job, manifest: Manifest, source_root: Path) -> bool:
+    """True when ``job``'s target is a whole prepared video (then recorded in the manifest); a file left corrupt
+    (cut short by a crash, or not the size the manifest says) is encoded again."""
+    if not job.target.is_file():
+        return False
+    known = manifest.known.get(job.name)
+    if known is not None:
+        if known.get("bytes") == job.target.stat().st_size:
+            manifest.videos[job.name] = known
+            return True
+        return False
+    try:  # finished, but the run stopped before recording it
+        manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
+    except VideoError:
+        return False
+    return True
+
+
+def _record(manifest: Manifest, target_root: Path) -> None:
+    with _destination(manifest.path):
         manifest.save()
         _write_report(target_root / REPORT, manifest.failed)
-    return manifest
 
 
 def _run(todo: list[Job], settings: EncoderSettings, source_root: Path, jobs: int) -> Iterator[Outcome]:
@@ -265,4 +359,9 @@ def _write_report(path: Path, failed: dict[str, str]) -> None:
         path.unlink(missing_ok=True)
         return
     lines = [f"{source}: {problem}" for source, problem in sorted(failed.items())]
-    write_text(path, f"{len(failed)} videos could not be prepared:\n" + "\n".join(lines) + "\n")
+    write_text(path, f"{plural(len(failed), 'video')} could not be prepared:\n" + "\n".join(lines) + "\n")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 video``, ``2 videos``, ``0 videos``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -25,7 +25,7 @@ import numpy as np
 
 from pkd_plugins.video.encoding import EncoderSettings, write_video
 from pkd_plugins.video.scenes import APPEARANCES, MOTIONS, SceneSettings, render
-from pkd_toolkit.api import PkdError, atomic_path, write_text
+from pkd_toolkit.api import PkdError, atomic_path, writable_folder, write_text
 
 MARKER = "synthetic.json"
 TRAIN_FRACTION = 0.7  # HMDB51's 70/30 splits
@@ -148,4 +148,5 @@ def ensure_generated(
                 "choose another data.root or delete that folder"
             )
         return
+    writable_folder(root, "the data set")
     generate(Path(root), spec, jobs=jobs, progress=progress)

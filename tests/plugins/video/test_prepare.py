@@ -38,7 +38,7 @@ def test_prepare_writes_the_training_format_and_reports_failures(cli, source_tre
     target = tmp_path / "out"
     result = cli("prepare", source_tree, target, "--size", "64x48", "--jobs", "1")
     assert result.code == 1
-    assert f"1 videos could not be prepared; they are listed in {target / 'prepare-report.txt'}" in result.err
+    assert f"1 video could not be prepared (listed in {target / 'prepare-report.txt'})" in result.err
     assert "golf/broken.avi: not a readable video file" in (target / "prepare-report.txt").read_text()
     assert prepared_names(target) == sorted(NAMES[:3])  # names and layout kept
     manifest = json.loads((target / "manifest.json").read_text())
