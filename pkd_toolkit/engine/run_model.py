@@ -11,7 +11,7 @@ from torch import nn
 
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.runtime import seeded
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.errors import PkdError, with_article
 from pkd_toolkit.networks.building import build_exit_heads, build_network
 from pkd_toolkit.networks.multi_exit import MultiExitNetwork
 from pkd_toolkit.plugin.registry import ComponentRegistry
@@ -71,7 +71,7 @@ def network_state(name: str, path: Path, *, mmap: bool = False) -> dict[str, Any
             raise PkdError(f"{path}: holds no network {name!r} (it holds: {', '.join(present) or 'none'})")
         state = found
     if not _is_state_dict(state):
-        raise PkdError(f"{path}: holds a {type(state).__name__}, not a state dict of weights")
+        raise PkdError(f"{path}: holds {with_article(type(state).__name__)}, not a state dict of weights")
     return dict(state)
 
 

@@ -47,13 +47,14 @@ Preflight = Iterable[tuple[str, str]]
 
 
 class ComponentConfig(BaseModel):
-    """Base of every component's config model: unknown keys are refused.
+    """Base of every component's config model: unknown keys are refused, and so are infinite and NaN numbers.
 
     The optional checks a component can add (see docs/hooks.md, "Checks before a run"):
     :meth:`preflight`, and ``stage_names()`` on a backbone's config.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos; infinity and NaN are no setting. A config that needs them can say so.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     def preflight(self) -> Preflight:
         """What would make a run of this section fail before it trains, told before a run folder exists.

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pkd_toolkit.errors import UsageError
+from pkd_toolkit.errors import UsageError, with_article
 from pkd_toolkit.plugin.registry import KINDS, unknown_name_message
 from pkd_toolkit.recipe.model import section_name
 from pkd_toolkit.recipe.walk import child_annotation, field_names, keys_hint
@@ -94,7 +94,7 @@ def _message(error: dict[str, Any], location: Location, parent: tuple[Any, Any])
         what = KINDS[error["ctx"]["kind"]]
         choices = [name for name in error["ctx"]["choices"].split(", ") if name]
         if not isinstance(value, dict):
-            return f"expected a {what} section (a mapping with a 'name' key), got {_show(value)}"
+            return f"expected {with_article(what)} section (a mapping with a 'name' key), got {_show(value)}"
         if "name" not in value:
             return f"missing 'name': which {what}? (choices: {', '.join(choices) or 'none registered'})"
         return unknown_name_message(what, value["name"], choices)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pkd_toolkit.api import with_article
+
 # Where timm's loader looks for the state dict inside a checkpoint dict, in its order.
 STATE_DICT_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
 
@@ -36,7 +38,7 @@ def weights_file_problem(path: Path) -> str | None:
         content = next((content[key] for key in STATE_DICT_KEYS if isinstance(content.get(key), Mapping)), content)
     if not _is_state_dict(content):
         kind = type(content).__name__
-        return f"{path}: holds a {kind}, not a state dict of weights" + (" (it is empty)" if kind == "dict" else "")
+        return f"{path}: holds {with_article(kind)}, not a state dict of weights" + (" (it is empty)" if kind == "dict" else "")
     return None
 
 

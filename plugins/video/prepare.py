@@ -34,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, muxer_for
+from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, ignore_interrupts, muxer_for
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import VIDEO_SUFFIXES
 from pkd_toolkit.api import PkdError, UsageError, atomic_path, writable_folder, write_json, write_text
@@ -336,7 +336,7 @@ def _run(todo: list[Job], settings: EncoderSettings, source_root: Path, jobs: in
         for job in todo:
             yield encode(job, settings, source_root)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts) as pool:
         pending: set[Future] = set()
         queue = iter(todo)
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pkd_plugins.video.encoding import EncoderSettings, write_video
+from pkd_plugins.video.encoding import EncoderSettings, ignore_interrupts, write_video
 from pkd_plugins.video.scenes import APPEARANCES, MOTIONS, SceneSettings, render
 from pkd_toolkit.api import PkdError, atomic_path, writable_folder, write_text
 
@@ -104,7 +104,8 @@ def generate(root: Path, spec: SyntheticSpec, *, jobs: int = 1, progress: Callab
     jobs = min(jobs, len(todo) // 16)  # starting a process costs about as much as rendering a dozen small videos
     if jobs > 1:
         # spawn: the caller may be a process with torch's threads running, where fork is unsafe
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=ignore_interrupts) as pool:
             for _ in pool.map(_render_one, *zip(*[(spec, c, n, p) for c, n, p in todo], strict=True)):
                 done += 1
                 if progress:
