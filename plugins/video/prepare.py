@@ -13,9 +13,7 @@ Names are kept, suffix included when the container can hold the codec.
   without ``--shard`` merges the shards' manifests into ``manifest.json``.
 - Unreadable or corrupt inputs are skipped and listed in ``prepare-report.txt``
   and the manifest's ``failed`` section; the run ends with status 1 when any failed.
-  A still image is not a video. A video is complete when every packet it holds
-  decodes and its packets reach its declared duration (not its declared frame
-  count: a variable-frame-rate AVI declares slots it holds no picture for).
+  How one video is encoded and judged: :mod:`pkd_plugins.video.reencoding`.
 - A destination that cannot be written (a file in the way, read-only) stops the
   run with one message (exit status 2): the videos are not blamed for it.
 - A file already in DST that is not a whole prepared video (cut short by a
@@ -29,15 +27,16 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import suppress
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, ignore_interrupts, muxer_for
+from pkd_plugins.video.encoding import MUXERS, EncoderSettings, ignore_interrupts
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import VIDEO_SUFFIXES
-from pkd_toolkit.api import PkdError, UsageError, atomic_path, writable_folder, write_json, write_text
+from pkd_plugins.video.reencoding import DestinationError, Job, Outcome, encode, video_info, writing_into
+from pkd_toolkit.api import PkdError, UsageError, writable_folder, write_json, write_text
 
 MANIFEST = "manifest.json"
 REPORT = "prepare-report.txt"
@@ -67,21 +66,6 @@ class Shard:
         return items[self.number - 1 :: self.count]
 
 
-@dataclass(frozen=True)
-class Job:
-    source: Path
-    target: Path
-    name: str  # the target's path relative to DST, the manifest's key
-
-
-@dataclass
-class Outcome:
-    name: str
-    source: str
-    info: dict | None = None  # manifest entry when prepared
-    problem: str | None = None  # why it failed
-
-
 def find_videos(source_root: Path, exclude: Path | None = None) -> list[Path]:
     """Video files under ``source_root`` by suffix, sorted; hidden files and ``exclude`` are skipped."""
     found = []
@@ -107,114 +91,6 @@ def plan_jobs(source_root: Path, target_root: Path, shard: Shard) -> list[Job]:
         name = target_name(source.relative_to(source_root))
         jobs.append(Job(source, target_root / name, name.as_posix()))
     return shard.take(jobs)
-
-
-def video_info(path: Path, source: str) -> dict:
-    """The manifest entry of a prepared video."""
-    from pkd_plugins.video.container import read_index
-
-    index = read_index(path)
-    return {
-        "source": source,
-        "frames": index.frames,
-        "gop_starts": list(index.keyframes),
-        "bytes": path.stat().st_size,
-        "duration": round(index.duration, 3),
-        "fps": round(index.fps, 3),
-        "width": index.width,
-        "height": index.height,
-    }
-
-
-class DestinationError(UsageError):
-    """DST (or a folder in it) cannot be written: the destination is at fault, not the video; prepare stops."""
-
-
-def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
-    """Re-encode one video (in a worker process); every problem of the video becomes an :class:`Outcome` problem,
-    a destination that cannot be written raises :class:`DestinationError`."""
-    import av
-
-    from pkd_plugins.video.container import open_video
-
-    source_name = job.source.relative_to(source_root).as_posix()
-    with _destination(job.target):
-        for stale in job.target.parent.glob(f".{job.target.name}.*.part"):  # left by a killed run
-            stale.unlink(missing_ok=True)
-    try:
-        with open_video(job.source) as container, ExitStack() as writing:
-            stream = container.streams.video[0]
-            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
-                raise VideoError(job.source, f"a still image ({container.format.name}), not a video")
-            with _destination(job.target):
-                temporary = writing.enter_context(atomic_path(job.target, durable=True))
-                rate = stream.average_rate or stream.guessed_rate or 25
-                writer = writing.enter_context(VideoWriter(temporary, rate, settings, muxer=muxer_for(job.target)))
-            held = _copy_frames(container, stream, writer, job.target)
-            _check_complete(job.source, stream, writer.frames, held)
-            with _destination(job.target):
-                writing.close()  # the last frames, then the rename
-        return Outcome(job.name, source_name, info=video_info(job.target, source_name))
-    except VideoError as error:
-        return Outcome(job.name, source_name, problem=error.problem)
-    except (av.FFmpegError, OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        return Outcome(job.name, source_name, problem=f"cannot be decoded ({reason})")
-
-
-@dataclass
-class _Held:
-    """What the container really holds: packets with data, and where their timestamps end."""
-
-    packets: int = 0
-    end: int | None = None  # largest pts + duration, in the stream's time base
-
-
-def _copy_frames(container, stream, writer: VideoWriter, target: Path) -> _Held:
-    held = _Held()
-    for packet in container.demux(stream):
-        if packet.size:
-            held.packets += 1
-            if packet.pts is not None:
-                held.end = max(held.end or 0, packet.pts + (packet.duration or 0))
-        for frame in packet.decode():  # the last, empty packet flushes the decoder
-            with _destination(target):
-                writer.add(frame)
-    return held
-
-
-def _check_complete(source: Path, stream, decoded: int, held: _Held) -> None:
-    """Refuse a video whose frames could not all be decoded, or whose data stop before its declared end.
-
-    The declared frame count is not the measure: a variable-frame-rate AVI declares every frame slot and
-    holds pictures in only some of them. Decoded frames are compared with the packets the file holds, and the
-    packets' last timestamp with the declared duration (a file cut short stops early).
-    """
-    if decoded == 0:
-        raise VideoError(source, "no frame could be decoded")
-    if decoded < held.packets - 1:  # off by one is common in AVI indexes
-        raise VideoError(source, f"corrupt: {decoded} of the {held.packets} frames it holds decoded")
-    if held.end is not None and stream.duration and stream.average_rate:
-        slot = 1 / (float(stream.average_rate) * float(stream.time_base))  # one frame, in time-base units
-        if held.end < (stream.start_time or 0) + stream.duration - 1.5 * slot:
-            seconds = float(stream.duration * stream.time_base)
-            reached = float(held.end * stream.time_base)
-            raise VideoError(source, f"truncated: its data end at {reached:.2f} s of the {seconds:.2f} s it declares")
-    elif stream.frames and held.packets < stream.frames - 1:  # no timestamps to go by: count frames
-        raise VideoError(source, f"truncated or corrupt: {held.packets} of {stream.frames} frames held")
-
-
-@contextmanager
-def _destination(target: Path) -> Iterator[None]:
-    """Turn a failure to write into ``target``'s folder into :class:`DestinationError`."""
-    try:
-        yield
-    except OSError as error:
-        folder = target.parent
-        raise DestinationError(
-            f"{folder}: cannot write the prepared videos there ({error.strerror or error}); "
-            "the destination is at fault, not the videos"
-        ) from None
 
 
 class Manifest:
@@ -326,7 +202,7 @@ def _already_prepared(job: Job, manifest: Manifest, source_root: Path) -> bool:
 
 
 def _record(manifest: Manifest, target_root: Path) -> None:
-    with _destination(manifest.path):
+    with writing_into(manifest.path):
         manifest.save()
         _write_report(target_root / REPORT, manifest.failed)
 

@@ -9,7 +9,7 @@ import pytest
 
 from pkd_plugins.video import prepare as prepare_module
 from pkd_plugins.video.container import read_index
-from pkd_plugins.video.encoding import EncoderSettings, write_video
+from pkd_plugins.video.encoding import EncoderSettings, VideoWriter, write_video
 
 from .conftest import moving_square, shared, write_b_frame_video
 
@@ -74,7 +74,7 @@ def test_a_second_run_skips_finished_files_and_redoes_missing_ones(source_tree, 
 
 def test_an_interrupted_run_leaves_no_half_file_and_records_what_finished(source_tree, tmp_path, monkeypatch):
     target = tmp_path / "out"
-    original = prepare_module.VideoWriter.add
+    original = VideoWriter.add
     calls = {"count": 0}
 
     def add_then_stop(self, frame):
@@ -83,7 +83,7 @@ def test_an_interrupted_run_leaves_no_half_file_and_records_what_finished(source
             raise KeyboardInterrupt
         original(self, frame)
 
-    monkeypatch.setattr(prepare_module.VideoWriter, "add", add_then_stop)
+    monkeypatch.setattr(VideoWriter, "add", add_then_stop)
     with pytest.raises(KeyboardInterrupt):
         prepare_module.prepare(source_tree, target, EncoderSettings(width=64, height=48))
     files = [p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()]
