@@ -159,3 +159,9 @@ def test_third_party_components_take_part_through_the_protocol(cli, tiny_recipe,
     assert result.code == 2
     assert "--set data={name: picky, root: /data/x}: data.root: /data/x: the archive is not unpacked" in result.err
     assert "networks.iframe.exits[0].at: backbone six has no stage 7; its stages are 1: s1" in result.err
+
+
+def test_a_named_weight_source_is_not_taken_for_a_missing_file(cli, recipe_with, toy_plugins):
+    recipe, _ = recipe_with("backbone: {name: timm, model: test_resnet}", "backbone: {name: timm, model: test_resnet, pretrained: timm}")
+    result = cli("validate", recipe, plugins=toy_plugins)
+    assert result.code == 0, result.err  # the source fetches its weights when the backbone is built, not now
