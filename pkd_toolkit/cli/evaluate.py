@@ -10,6 +10,7 @@ import typer
 from pkd_toolkit import console
 from pkd_toolkit.cli.options import OVERRIDES, plugins_of
 from pkd_toolkit.run_folder.layout import REPORT_FILE
+from pkd_toolkit.run_folder.lock import RunLock
 from pkd_toolkit.run_folder.opening import load_run_recipe
 
 
@@ -33,7 +34,8 @@ def evaluate(
     recipe = load_run_recipe(run_dir, registry, overrides)
     if not recipe.ensembles:
         console.info("the recipe lists no ensembles; add some with --set 'ensembles=[{name: sum}, {name: wise}]'")
-    report = rebuild_report(run_dir, recipe, registry)
+    with RunLock(run_dir):  # it rewrites reports and fitted ensembles: not while a run writes there
+        report = rebuild_report(run_dir, recipe, registry)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

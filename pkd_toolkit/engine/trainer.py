@@ -238,7 +238,7 @@ class Trainer:
 
     def _copy_best(self, stage: Stage) -> None:
         path = best_checkpoint(self.run.dir, stage.name)
-        with atomic_path(path) as temporary:
+        with atomic_path(path, durable=True) as temporary:
             shutil.copyfile(last_checkpoint(self.run.dir), temporary)
         self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="best")
 

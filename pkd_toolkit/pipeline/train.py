@@ -24,7 +24,10 @@ from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
-from pkd_toolkit.plugin.manager import Plugins
+from pkd_toolkit.pipeline.preflight import check_before_run
+from pkd_toolkit.plugin.failures import HookFailed
+from pkd_toolkit.plugin.manager import BLOCK_ENV, Plugins
+from pkd_toolkit.recipe.resuming import check_same_recipe
 from pkd_toolkit.recipe.settings import RecipeBase
 from pkd_toolkit.report.build import build_report
 from pkd_toolkit.report.terminal import print_tables
@@ -35,7 +38,9 @@ from pkd_toolkit.run_folder.run import Run
 def start_run(
     recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = None, resume: str | None = None
 ) -> Run:
-    """Open the run folder (rank 0 does; torchrun's other processes are told where) and run the pipeline."""
+    """Check the recipe, open the run folder (rank 0 does; torchrun's other processes are told where) and run
+    the pipeline."""
+    check_before_run(recipe)  # a recipe that would fail before training leaves no run folder behind
     runtime = start_runtime(recipe.train)
     try:
         # The data first: a recipe whose data are missing (or cannot spare a validation split) leaves no run folder.
@@ -52,18 +57,22 @@ def start_run(
         if isinstance(shared, PkdError):
             raise shared
         run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
-        run_pipeline(run, runtime, dataset, classes)
+        try:
+            run_pipeline(run, runtime, dataset, classes)
+        finally:
+            run.close()
     finally:
         stop_runtime(runtime)
     return run
 
 
 def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+    state = _resume_state(run)  # before anything is written: a refused checkpoint leaves the folder as it was
     monitor = Monitor(run.dir, enabled=runtime.is_main)
     try:
         monitor.info(f"run {run.recipe.name} in {run.dir} on {runtime.device} ({runtime.world_size} process(es))")
         run.hook.pkd_run_start(run=run)
-        report = _run(run, runtime, monitor, dataset, classes)
+        report = _run(run, runtime, monitor, dataset, classes, state)
         run.hook.pkd_run_end(run=run, report=report)
         monitor.info(f"done: {run.dir}")
         return report
@@ -72,11 +81,18 @@ def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str
             f"interrupted; {run.dir} keeps its last checkpoint: continue with "
             f"`pkd run RECIPE --resume {run.dir}`"
         ) from None
+    except HookFailed as failure:  # a plugin's logger or callback: stop, keep what was written (docs/hooks.md)
+        raise PkdError(
+            f"{failure}; the run stopped and {run.dir} keeps its last checkpoint: fix the plugin (or block it "
+            f"with {BLOCK_ENV}) and continue with `pkd run RECIPE --resume {run.dir}`"
+        ) from failure
     finally:
         monitor.close()
 
 
-def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+def _run(
+    run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str], state: dict[str, Any] | None
+) -> dict[str, Any]:
     recipe = run.recipe
     seed_everything(recipe.seed)
     selection = recipe.selection.resolved(has_validation(dataset))
@@ -105,7 +121,8 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
         select_best=selection["checkpoints"] != "none",
     )
     stages = assembly.stages()
-    state = _resume_state(run, assembly.model, monitor)
+    if state is not None:
+        _restore(run, state, assembly.model, monitor)
     assembly.model.to(runtime.device)
     Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly)).fit(stages, state)
     score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor)
@@ -144,14 +161,18 @@ def _non_empty(split: Any, name: str, recipe: RecipeBase) -> Any:
     return split
 
 
-def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any] | None:
+def _resume_state(run: Run) -> dict[str, Any] | None:
+    """The checkpoint the run resumes from, refused when another recipe wrote it."""
     if run.resume_from is None:
         return None
     state = checkpoint.load(run.resume_from)
-    checkpoint.check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
+    check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
+    return state
+
+
+def _restore(run: Run, state: dict[str, Any], model: RunModel, monitor: Monitor) -> None:
     restore(model, state)
     run.started = time.time() - state.get("elapsed", 0.0)  # the report's wall time: both parts of the run
     position = state["position"]
     monitor.resume_at(position["stage_index"], position["epoch"], state.get("metrics"))
     monitor.info(f"resuming from {run.resume_from} (stage {position['stage_index'] + 1}, epoch {position['epoch']})")
-    return state

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from pkd_toolkit.errors import UsageError
 from pkd_toolkit.recipe.walk import child_annotation, field_names, keys_hint
-from pkd_toolkit.recipe.yaml_source import Location
+from pkd_toolkit.recipe.yaml_source import Location, load_value
 
 
 def apply_override(data: dict[str, Any], text: str, model: type[BaseModel]) -> Location:
@@ -24,10 +23,7 @@ def apply_override(data: dict[str, Any], text: str, model: type[BaseModel]) -> L
     parts = key.split(".")
     if not equals or not all(part.strip() for part in parts):
         raise UsageError(f"{where}: expected KEY.PATH=VALUE, for example --set train.batch_size=8")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise UsageError(f"{where}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
+    value = load_value(raw, where)
     node: Any = data
     annotation: Any = model
     location: list[str | int] = []

@@ -9,9 +9,9 @@ plain pydantic, refuse unknown keys, and import no torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from pkd_toolkit.plugin.registry import ComponentConfig
 from pkd_toolkit.recipe.base import (  # noqa: F401 - check_all_known, known_names, Presets: re-exported for plugins
@@ -77,8 +77,8 @@ class ScheduleConfig(ComponentConfig):
 
     label: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        description="names this schedule's results (needed when one schedule is used twice)",
+        description="names this schedule's results (needed when one schedule is used twice); like every label, "
+        "checked to name a file",
     )
 
 
@@ -218,3 +218,7 @@ class RecipeBase(StrictModel):
     selection: SelectionSettings = Field(
         default_factory=SelectionSettings, description="which split chooses checkpoints, ensembles, thresholds, teachers"
     )
+
+    # Where the recipe was read from, for messages about it after validation (recipe.problems.problem_at):
+    # (the YamlSource, the --set texts by the location they set). None for a recipe built in code.
+    _origin: Any = PrivateAttr(default=None)

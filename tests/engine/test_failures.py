@@ -65,8 +65,8 @@ def test_a_run_folder_that_cannot_be_written(cli, tiny_recipe, toy_plugins, tmp_
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = cli("run", tiny_recipe(), "--set", f"output_dir={blocker}/runs", plugins=toy_plugins)
-    assert result.code == 1
-    assert "cannot write the run folder" in result.err and str(blocker) in result.err
+    assert result.code == 2
+    assert "cannot create the run folder: Not a directory" in result.err and str(blocker) in result.err
 
 
 @pytest.mark.slow
@@ -74,10 +74,13 @@ def test_resuming_with_a_checkpoint_of_another_recipe_is_refused(cli, tiny_recip
     recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
     assert cli("run", recipe, plugins=toy_plugins).code == 0
     (run_dir,) = run_dirs(tmp_path / "runs")
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
     result = cli("run", recipe, "--set", "backbones.optimizer.lr=0.1", "--resume", run_dir, plugins=toy_plugins)
     assert result.code == 2
     message = " ".join(result.err.split())
-    assert "written by a different recipe: backbones.optimizer.lr: 0.003 in the checkpoint, 0.1 now" in message
+    assert "recipe.yaml: written by a different recipe: backbones.optimizer.lr: 0.003 in recipe.yaml, 0.1 now" in message
+    after = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    assert after == before  # run.log, recipe.yaml, everything: the finished run is left as it was
 
 
 @pytest.mark.slow

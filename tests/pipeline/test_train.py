@@ -74,3 +74,18 @@ def test_metrics_are_logged_per_epoch(finished_run):
     assert epochs == [("backbones", 1), ("backbones", 2), ("exits", 1), ("exits", 2), ("exits", 3)]
     assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "val/pkd/mv/ic1", "val_top1"} <= set(lines[-1])
     assert not any(key.startswith("test") for line in lines for key in line)  # the test split only reports
+
+
+def test_every_file_of_a_run_folder_has_the_permissions_of_the_umask(finished_run):
+    """Colleagues on a shared machine read run folders like any other file of the user's (0644 under umask 022)."""
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    files = [path for path in finished_run.dir.rglob("*") if path.is_file()]
+    written = {path.relative_to(finished_run.dir).as_posix() for path in files}
+    assert {"recipe.yaml", "checkpoints/last.pt", "report.json", "scores/pkd/test.npz"} <= written
+    wrong = {name: oct(stat.S_IMODE((finished_run.dir / name).stat().st_mode)) for name in written
+             if stat.S_IMODE((finished_run.dir / name).stat().st_mode) != 0o666 & ~mask}  # fmt: skip
+    assert not wrong

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import numpy as np
@@ -47,3 +49,11 @@ def test_inspect_bad_arguments(cli, known_motion, tmp_path):
     assert cli("inspect", tmp_path / "none.avi").code == 1
     assert cli("inspect", known_motion.path, "--frames", "a,b").code == 2
     assert cli("inspect", known_motion.path, "--precision", "half").code == 2
+
+
+@pytest.mark.parametrize("frames", ["99999", "5,24", "-1"])
+def test_inspect_names_the_valid_frame_range_instead_of_clamping(cli, known_motion, tmp_path, frames):
+    result = cli("inspect", known_motion.path, "--frames", frames, "--out", tmp_path / "pictures")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"--frames {frames}: this video's frames are numbered 0 to 23 (24 frames)" in result.err
+    assert not list((tmp_path / "pictures").glob("*.png"))
