@@ -154,6 +154,7 @@ def _loader(
         sampler=sampler,
         num_workers=workers,
         pin_memory=runtime.device.type == "cuda",
+        generator=torch.Generator(),  # its own: DataLoader draws a base seed per pass, not from the global one
         **options,
     )
 
