@@ -20,7 +20,7 @@ from pkd_toolkit.engine.optim import build_optimizer, build_scheduler
 from pkd_toolkit.engine.parallel import StepFunction, mean_over_processes, step_function, use_sync_batch_norm
 from pkd_toolkit.engine.predictions import predict
 from pkd_toolkit.engine.runtime import Runtime, epoch_seed, seed_everything, share_from_main
-from pkd_toolkit.engine.stages import Stage, StepContext
+from pkd_toolkit.engine.stages import Objective, Stage, StepContext
 from pkd_toolkit.errors import PkdError
 from pkd_toolkit.run_folder.layout import best_checkpoint, last_checkpoint
 from pkd_toolkit.run_folder.run import Run
@@ -80,7 +80,7 @@ class Trainer:
         self.settings = run.recipe.train
         self.workers = workers  # DataLoader workers per process (see loaders.resolve_workers)
         self.batches = TrainBatches(splits.train, self.settings, runtime, workers)
-        self._steps: dict[tuple[int, tuple[str, ...]], StepFunction] = {}  # (stage, active objectives) -> step
+        self._step: tuple[tuple[int, tuple[str, ...]], StepFunction] | None = None  # (stage, active objectives), step
         if self.settings.sync_bn:
             note = use_sync_batch_norm(model, runtime)
             if note:
@@ -147,12 +147,7 @@ class Trainer:
     def _train_epoch(self, stage: Stage, index: int, epoch: int, optimizers: dict, scaler: Any) -> dict[str, float]:
         seed = epoch_seed(self.run.recipe.seed, index, epoch)
         seed_everything(seed)
-        self.model.eval()
-        for module in stage.train_modules:
-            module.train()
-        active = [o for o in stage.objectives if o.active(epoch)]
-        # Only what the active objectives own may learn: an inactive objective's parameters get no gradient.
-        self._freeze_all_but([p for o in active for p in o.parameters])
+        active = enter_epoch(self.model, stage, epoch)
         step = self._step_function(index, active)
         loader = self.batches.epoch(seed)
         if len(loader) == 0:
@@ -166,12 +161,7 @@ class Trainer:
             total = sum(losses.values())
             if not bool(torch.isfinite(total)):
                 self._stop_on_non_finite(stage, epoch, losses)
-            scaler.scale(total).backward()  # under torchrun DDP averages the gradients as they are computed
-            for objective in active:
-                scaler.step(optimizers[objective.name])
-            scaler.update()
-            for objective in active:
-                optimizers[objective.name].zero_grad(set_to_none=True)
+            apply_gradients(total, active, optimizers, scaler)
             samples += len(context.labels)
             for name, value in {**{f"loss/{k}": float(v.detach()) for k, v in losses.items()}, **context.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value
@@ -182,12 +172,12 @@ class Trainer:
         metrics["samples"] = float(samples * self.runtime.world_size)
         return metrics
 
-    def _step_function(self, stage_index: int, active: list) -> StepFunction:
+    def _step_function(self, stage_index: int, active: list[Objective]) -> StepFunction:
         """The step's losses for these active objectives (built after freezing: DDP syncs what requires grad)."""
         key = (stage_index, tuple(o.name for o in active))
-        if key not in self._steps:
-            self._steps = {key: step_function(self.model, active, self.runtime)}  # one set trains at a time
-        return self._steps[key]
+        if self._step is None or self._step[0] != key:
+            self._step = (key, step_function(self.model, active, self.runtime))
+        return self._step[1]
 
     def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
         bad = ", ".join(f"{name} = {float(value.detach())}" for name, value in losses.items() if not torch.isfinite(value))
@@ -217,12 +207,6 @@ class Trainer:
                 metrics[f"{split}/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
         metrics[f"{split}_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
         return share_from_main(self.runtime, metrics)
-
-    def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-        for parameter in trainable:
-            parameter.requires_grad_(True)
 
     def _save(
         self,
@@ -258,6 +242,33 @@ class Trainer:
         with atomic_path(path) as temporary:
             shutil.copyfile(last_checkpoint(self.run.dir), temporary)
         self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="best")
+
+
+def enter_epoch(model: nn.Module, stage: Stage, epoch: int) -> list[Objective]:
+    """The objectives active in ``epoch``; only their parameters may learn, only the stage's modules train.
+
+    Everything else is in eval mode (frozen BatchNorms keep their statistics) and gets no gradient.
+    """
+    model.eval()
+    for module in stage.train_modules:
+        module.train()
+    active = [o for o in stage.objectives if o.active(epoch)]
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for objective in active:
+        for parameter in objective.parameters:
+            parameter.requires_grad_(True)
+    return active
+
+
+def apply_gradients(total: torch.Tensor, active: list[Objective], optimizers: dict, scaler: Any) -> None:
+    """Back-propagate the step's summed loss once and step each active objective's optimizer."""
+    scaler.scale(total).backward()  # under torchrun DDP averages the gradients as they are computed
+    for objective in active:
+        scaler.step(optimizers[objective.name])
+    scaler.update()
+    for objective in active:
+        optimizers[objective.name].zero_grad(set_to_none=True)
 
 
 def restore(model: nn.Module, state: dict[str, Any]) -> None:
