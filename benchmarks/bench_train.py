@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from pkd_toolkit.engine.assembly import assemble
+from pkd_toolkit.engine.assembly import RunServices, assemble
 from pkd_toolkit.engine.loaders import TrainBatches, WaitClock, available_cpus, resolve_workers
 from pkd_toolkit.engine.optim import build_optimizer
 from pkd_toolkit.engine.parallel import step_function
@@ -135,6 +135,8 @@ def _tree_kb() -> int:
 
 
 def bench_stage(stage, index, assembly, batches, runtime, modalities, steps: int, warmup: int, seed: int) -> dict:
+    for prepare in stage.setup:
+        prepare()
     active = enter_epoch(assembly.model, stage, 0)
     step = step_function(assembly.model, active, runtime)
     optimizers = {o.name: build_optimizer(o.parameters, o.optimizer, o.lr) for o in active}
@@ -202,7 +204,9 @@ def run(recipe, plugins, steps: int, warmup: int) -> dict:
     runtime = start_runtime(recipe.train)
     try:
         dataset = plugins.registry.build("datasets", recipe.data)
-        assembly = assemble(recipe, plugins.registry, len(dataset.classes))
+        # teachers: auto would order the teachers by measured accuracy; the speed does not depend on the order
+        untrained = RunServices(lambda: dict.fromkeys(recipe.networks, 0.0), lambda key, value, message: None)
+        assembly = assemble(recipe, plugins.registry, len(dataset.classes), untrained)
         assembly.model.to(runtime.device)
         modalities = assembly.used_modalities()
         split = dataset.split("train", modalities=modalities, training=True)
