@@ -20,6 +20,10 @@ Figures per stage:
   process's own peak RSS);
 - ``peak_device_mb``: peak GPU memory allocated by torch (null on CPU).
 
+And ``loader_clips_per_s``: the clips per second the loader delivers with no training at all
+(the same workers, one more pass over the clips): a stage whose ``clips_per_s`` comes close to
+it is limited by the loader.
+
 ``--batch-size auto`` is the recipe's batch on a GPU and 4 on a CPU (the recipe's
 32 clips of ResNet-50 + 2 x ResNet-18 would take minutes a step and about 20 GB
 there); the JSON says which batch was used.
@@ -173,6 +177,14 @@ def bench_stage(stage, index, assembly, batches, runtime, modalities, steps: int
     }
 
 
+def loader_rate(batches: TrainBatches, runtime) -> float:
+    """Clips per second the loader delivers alone (all processes), with its workers already running."""
+    started, clips = time.perf_counter(), 0
+    for batch in batches.epoch(99991):  # another order than the stages read
+        clips += len(batch["label"])
+    return clips * runtime.world_size / (time.perf_counter() - started)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", type=Path, required=True)
@@ -218,12 +230,14 @@ def run(recipe, plugins, steps: int, warmup: int) -> dict:
             stage.name: bench_stage(stage, index, assembly, batches, runtime, network_modality, steps, warmup, recipe.seed)
             for index, stage in enumerate(assembly.stages())
         }
+        loader = loader_rate(batches, runtime)
     finally:
         stop_runtime(runtime)
     networks = {name: f"{s.backbone.model} ({s.modality})" for name, s in recipe.networks.items()}
+    cuda = runtime.device.type == "cuda"
     return {
         "rank": runtime.rank,
-        "device": str(runtime.device) + (f" ({torch.cuda.get_device_name(runtime.device)})" if runtime.device.type == "cuda" else ""),
+        "device": f"{runtime.device} ({torch.cuda.get_device_name(runtime.device)})" if cuda else str(runtime.device),
         "processes": runtime.world_size,
         "amp": runtime.amp,
         "batch_size": recipe.train.batch_size,
@@ -237,11 +251,15 @@ def run(recipe, plugins, steps: int, warmup: int) -> dict:
         "steps": steps,
         "warmup_steps": warmup,
         "stages": stages,
+        "loader_clips_per_s": round(loader, 3),
     }
 
 
 def _table(report: dict) -> str:
-    lines = [f"{report['device']}, batch {report['batch_size']}, {report['workers']} workers, amp {report['amp']}"]
+    lines = [
+        f"{report['device']}, batch {report['batch_size']}, {report['workers']} workers, amp {report['amp']}, "
+        f"loader alone {report['loader_clips_per_s']:.2f} clips/s"
+    ]
     for name, figures in report["stages"].items():
         device = "-" if figures["peak_device_mb"] is None else f"{figures['peak_device_mb']:.0f}"
         lines.append(

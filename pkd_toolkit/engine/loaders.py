@@ -126,7 +126,8 @@ def resolve_workers(setting: int | str, runtime: Runtime, cpus: int | None = Non
     share = max(1, cpus // max(runtime.local_world_size, 1))
     if setting == "auto":
         count = share - 1  # one CPU for the process that trains
-        return Workers(count, f"train.num_workers: auto: {count} per process ({cpus} CPUs, {runtime.local_world_size} process(es) here)")
+        here = f"{cpus} CPUs, {runtime.local_world_size} process(es) here"
+        return Workers(count, f"train.num_workers: auto: {count} per process ({here})")
     if int(setting) > cpus:
         return Workers(
             cpus,

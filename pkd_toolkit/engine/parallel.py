@@ -108,5 +108,8 @@ def mean_over_processes(values: Mapping[str, float], runtime: Runtime) -> dict[s
         return dict(values)
     every: list[dict[str, float] | None] = [None] * runtime.world_size
     dist.all_gather_object(every, dict(values))
-    names = dict.fromkeys(name for part in every if part for name in part)
-    return {name: sum(p[name] for p in every if p and name in p) / sum(1 for p in every if p and name in p) for name in names}
+    averaged = {}
+    for name in dict.fromkeys(name for part in every if part for name in part):
+        values = [part[name] for part in every if part and name in part]
+        averaged[name] = sum(values) / len(values)
+    return averaged

@@ -142,11 +142,13 @@ def absent_processes(rank: int, world_size: int) -> str | None:
             time.sleep(0.1)
         absent = [r for r, key in enumerate(keys) if not store.check([key])]
     except (KeyError, ValueError, RuntimeError):  # no store to ask: the process that hosted it (rank 0) is gone
-        return f"the run's store at {os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')} is gone (rank 0 hosts it when torchrun does not)"
+        address = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+        return f"the run's store at {address} is gone (rank 0 hosts it when torchrun does not)"
     if not absent:
         return None
     ranks = ", ".join(map(str, absent))
-    return f"process{'es' if len(absent) > 1 else ''} {ranks} of the run stopped (no answer within {ROLL_CALL_SECONDS:.0f} s)"
+    plural = "es" if len(absent) > 1 else ""
+    return f"process{plural} {ranks} of the run stopped (no answer within {ROLL_CALL_SECONDS:.0f} s)"
 
 
 def share_from_main(runtime: Runtime, value: object) -> object:
