@@ -24,9 +24,9 @@ And ``loader_clips_per_s``: the clips per second the loader delivers with no tra
 (the same workers, one more pass over the clips): a stage whose ``clips_per_s`` comes close to
 it is limited by the loader.
 
-``--batch-size auto`` is the recipe's batch on a GPU and 4 on a CPU (the recipe's
-32 clips of ResNet-50 + 2 x ResNet-18 would take minutes a step and about 20 GB
-there); the JSON says which batch was used.
+``--batch-size auto`` is the recipe's batch on a GPU and 4 on a CPU (on a 2-core
+CPU the recipe's 32 clips of ResNet-50 + 2 x ResNet-18 would take minutes a
+step); the JSON says which batch was used. docs/performance.md has the figures.
 """
 
 from __future__ import annotations
