@@ -26,8 +26,12 @@ def write_score_files(
     classes: list[str],
     runtime: Runtime,
     monitor: Monitor,
+    workers: int,
 ) -> dict[str, dict[str, ScoreSet]]:
-    """Per-exit logits of every split (the train split with test-time transforms), for every schedule."""
+    """Per-exit logits of every split (the train split with test-time transforms), for every schedule.
+
+    Rank 0 writes and returns them; the other processes return empty sets.
+    """
     modalities = assembly.used_modalities()
     scored = assembly.scored()
     keyed = {f"{label}/{name}": (name, net) for label, networks in scored.items() for name, net in networks.items()}
@@ -36,8 +40,10 @@ def write_score_files(
     results: dict[str, dict[str, ScoreSet]] = {label: {} for label in scored}
     for split in ("train", "val", "test") if has_validation(dataset) else ("train", "test"):
         data = dataset.split(split, modalities=modalities, training=False)
-        loader = eval_loader(data, run.recipe.train, runtime)
+        loader = eval_loader(data, run.recipe.train, runtime, workers)
         predictions = predict(keyed, loader, runtime, network_modality, monitor, f"scores {split}")
+        if predictions is None:  # not rank 0: its share went there
+            continue
         videos = list(dataset.videos(split))
         for label, networks in scored.items():
             exits = [
@@ -46,8 +52,7 @@ def write_score_files(
                 for exit_name, logits in predictions.logits[f"{label}/{name}"].items()
             ]
             scores = ScoreSet(label, split, classes, [videos[i] for i in predictions.indices], predictions.labels, exits)
-            if runtime.is_main:
-                scores.save(score_path(run.dir, label, split))
+            scores.save(score_path(run.dir, label, split))
             results[label][split] = scores
     return results
 

@@ -16,11 +16,20 @@ from pkd_toolkit.data.protocol import Dataset
 from pkd_toolkit.data.validation import WithValidation, has_validation, with_validation
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.assembly import Assembly, RunServices, assemble
-from pkd_toolkit.engine.loaders import eval_loader
+from pkd_toolkit.engine.loaders import eval_loader, resolve_workers
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.predictions import head_accuracies
 from pkd_toolkit.engine.run_model import RunModel
-from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main, start_runtime, stop_runtime
+from pkd_toolkit.engine.runtime import (
+    Runtime,
+    Stopped,
+    absent_processes,
+    is_communication_error,
+    seed_everything,
+    share_from_main,
+    start_runtime,
+    stop_runtime,
+)
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
@@ -77,17 +86,23 @@ def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str
         monitor.info(f"done: {run.dir}")
         return report
     except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; {run.dir} keeps its last checkpoint: continue with "
-            f"`pkd run RECIPE --resume {run.dir}`"
-        ) from None
+        raise Interrupted(f"interrupted; {_kept(run)}") from None
     except HookFailed as failure:  # a plugin's logger or callback: stop, keep what was written (docs/hooks.md)
-        raise PkdError(
-            f"{failure}; the run stopped and {run.dir} keeps its last checkpoint: fix the plugin (or block it "
-            f"with {BLOCK_ENV}) and continue with `pkd run RECIPE --resume {run.dir}`"
-        ) from failure
+        raise PkdError(f"{failure}; the run stopped: fix the plugin (or block it with {BLOCK_ENV}); {_kept(run)}") from failure
+    except Stopped as stopped:
+        raise Stopped(f"{stopped.message}; {_kept(run)}") from None
+    except RuntimeError as error:
+        # A collective failed because another process is gone: name it. Anything else is a bug.
+        absent = absent_processes(runtime.rank, runtime.world_size) if is_communication_error(error, runtime) else None
+        if absent is None:
+            raise
+        raise Stopped(f"process {runtime.rank} stops: {absent}; {_kept(run)}") from error
     finally:
         monitor.close()
+
+
+def _kept(run: Run) -> str:
+    return f"{run.dir} keeps its last checkpoint: continue with `pkd run RECIPE --resume {run.dir}`"
 
 
 def _run(
@@ -103,12 +118,16 @@ def _run(
             f"validation split: {len(carving.val)} of the {len(carving.train) + len(carving.val)} training videos "
             f"({carving.groups} group(s), grouped by {carving.grouped_by})",
         )  # fmt: skip
+    resolved = resolve_workers(recipe.train.num_workers, runtime)
+    if resolved.note:
+        monitor.info(resolved.note)
+    workers = resolved.count
     accuracies: dict[str, float] = {}
 
     def network_accuracies() -> dict[str, float]:
         """Measured once, when a stage first asks for them (after stage (a) trained the networks)."""
         if not accuracies:
-            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor, selection["teachers"]))
+            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor, selection["teachers"], workers))
         return accuracies
 
     assembly = assemble(recipe, run.plugins.registry, len(classes), RunServices(network_accuracies, monitor.note))
@@ -124,8 +143,8 @@ def _run(
     if state is not None:
         _restore(run, state, assembly.model, monitor)
     assembly.model.to(runtime.device)
-    Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly)).fit(stages, state)
-    score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor)
+    Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly), workers).fit(stages, state)
+    score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, workers)
     if not runtime.is_main:
         return {}
     # Samples the dataset could not read were scored as zeros or replaced: the report names them.
@@ -140,11 +159,11 @@ def _run(
 
 
 def _measure_networks(
-    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor, split: str
+    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor, split: str, workers: int
 ) -> dict[str, float]:
     """Each base network's top-1 on ``split`` (``val``, or ``train`` with test-time transforms)."""
     chooser = dataset.split(split, modalities=assembly.used_modalities(), training=False)
-    loader = eval_loader(chooser, run.recipe.train, runtime)
+    loader = eval_loader(chooser, run.recipe.train, runtime, workers)
     accuracies = head_accuracies(assembly.networks, loader, runtime, network_modality(assembly), monitor)
     shown = ", ".join(f"{name} {100 * value:.1f}%" for name, value in accuracies.items())
     monitor.note("network_accuracy", {"split": split, **accuracies}, f"the networks' own heads, top-1 on the {split} split: {shown}")

@@ -18,6 +18,9 @@ RESUMABLE_DIFFERENCES = {
     ("output_dir",),
     ("train", "device"),
     ("train", "num_workers"),
+    ("train", "prefetch"),
+    ("train", "persistent_workers"),
+    ("train", "process_group_timeout"),
     ("train", "eval_batch_size"),
 }
 

@@ -111,7 +111,24 @@ class TrainSettings(StrictModel):
     amp: bool = Field(default=True, description="mixed precision (CUDA only; ignored on CPU)")
     batch_size: PositiveInt = Field(default=32, description="clips per batch, per process under torchrun")
     eval_batch_size: PositiveInt | None = Field(default=None, description="clips per evaluation batch (default: batch_size)")
-    num_workers: Annotated[int, Field(ge=0)] = Field(default=0, description="DataLoader worker processes")
+    num_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default=0,
+        description="DataLoader worker processes per training process; auto: this machine's CPUs shared among the "
+        "torchrun processes on it, less one each for training (more than the CPUs: a warning, and the CPU count is used)",
+    )
+    prefetch: PositiveInt = Field(default=2, description="batches each DataLoader worker loads ahead (prefetch_factor)")
+    persistent_workers: bool = Field(
+        default=True, description="keep the training DataLoader's workers from one epoch (and stage) to the next"
+    )
+    sync_bn: bool = Field(
+        default=False,
+        description="under torchrun on GPUs: BatchNorm statistics over the batches of every process (SyncBatchNorm)",
+    )
+    process_group_timeout: PositiveInt = Field(
+        default=600,
+        description="seconds the torchrun processes wait for each other: to form the process group, and in any "
+        "collective (a process that died or hangs stops the others after this long)",
+    )
     deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
     eval_every: Annotated[int, Field(ge=0)] = Field(
         default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"

@@ -46,7 +46,8 @@ class ClipSettings(DatasetConfig):
     cache: Literal["none", "memory"] = Field(
         default="none",
         description="memory: keep every decoded video in RAM after its first use, so later epochs do not decode again "
-        "(for small data sets; with DataLoader workers use persistent workers)",
+        "(for small data sets). Each process that loads keeps its own: with train.num_workers N, up to N copies of "
+        "the decoded split (the training workers are kept across epochs: train.persistent_workers)",
     )
     on_error: Literal["skip", "raise"] = Field(
         default="skip",

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pkd_toolkit.api import hookimpl
+from pkd_toolkit.engine.loaders import available_cpus
 from pkd_toolkit.engine.stages import Objective, SchedulePlan, Stage
 from pkd_toolkit.recipe.settings import ExitScheduleConfig
 
@@ -100,3 +101,17 @@ def test_switch_epochs_must_fit_the_teachers(cli, tiny_recipe, toy_plugins):
     result = cli("validate", tiny_recipe(), "--set", "schedules.1.switch_epochs=[1]", plugins=toy_plugins)
     assert result.code == 2
     assert "switch_epochs needs 2 epoch(s) for 3 teachers, got 1" in result.err
+
+
+@pytest.mark.slow
+def test_sync_bn_on_one_process_and_more_workers_than_cpus_are_told_and_the_run_trains(cli, tiny_recipe, toy_plugins):
+    cpus = available_cpus()
+    recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
+    result = cli("run", recipe, "--set", "train.sync_bn=true", "--set", f"train.num_workers={cpus + 1}", plugins=toy_plugins)
+    assert result.code == 0, result.err
+    message = " ".join(result.err.split())
+    assert "note: train.sync_bn is on but the run has one process: its batch norms are left as they are" in message
+    assert (
+        f"warning: train.num_workers is {cpus + 1}, more than the {cpus} CPUs this process may use; using {cpus} workers"
+        in message
+    )
