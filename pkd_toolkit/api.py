@@ -24,8 +24,9 @@ The contract, by step of a run:
   :func:`default_order`, :func:`resolve_order`, :func:`member_logits`,
   :func:`network_of`, :func:`topk_accuracy`;
 - runs: :class:`Run` (what lifecycle hooks receive);
-- the house: :class:`PkdError`, :class:`UsageError`, :mod:`console`,
-  :func:`atomic_path`, :func:`write_text`, :func:`write_json`, :func:`import_timm`.
+- the house: :class:`PkdError`, :class:`UsageError`, :class:`Interrupted`, :func:`with_article`, :mod:`console`,
+  :func:`atomic_path`, :func:`write_text`, :func:`write_json`, :func:`writable_folder`,
+  :func:`import_timm`.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pkd_toolkit import __version__, console, hookimpl
-from pkd_toolkit.atomic import atomic_path, write_json, write_text
+from pkd_toolkit.atomic import atomic_path, writable_folder, write_json, write_text
 from pkd_toolkit.data.protocol import Clip, ClipBatch, Dataset, FileInputs, Modality, SkippedSample, Split
-from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.errors import Interrupted, PkdError, UsageError, with_article
 from pkd_toolkit.networks import FINAL
 from pkd_toolkit.plugin.registry import ComponentConfig, Registrar, choices_hint
 from pkd_toolkit.recipe.base import Presets
@@ -109,6 +110,7 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "FINAL",
     "hookimpl",
     "import_timm",
+    "Interrupted",
     "Modality",
     "OptimizerSettings",
     "PkdError",
@@ -120,6 +122,8 @@ __all__ = [  # the light names, then the heavy ones of _LAZY
     "Split",
     "StageRef",
     "UsageError",
+    "with_article",
+    "writable_folder",
     "write_json",
     "write_text",
     "Backbone",

@@ -1,4 +1,5 @@
-"""Errors that are the user's to fix: the CLI prints them in one message, no traceback.
+"""Errors that are the user's to fix: the CLI prints them in one message, no traceback; and the one bit of
+grammar their messages need (:func:`with_article`).
 
 Anything else that escapes is a bug and keeps its traceback.
 """
@@ -38,3 +39,8 @@ class Interrupted(PkdError):
     """The user stopped a command (Ctrl-C); what was written stays consistent."""
 
     exit_code = 130
+
+
+def with_article(noun: str) -> str:
+    """``an int``, ``a list``, ``an exit``: the noun with its indefinite article, for messages."""
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"

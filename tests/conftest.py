@@ -373,18 +373,29 @@ def fake_distribution(tmp_path, monkeypatch):
     return make
 
 
-@pytest.fixture
-def toy_environment(tmp_path):
-    """Environment for a ``pkd`` subprocess that has the toy plugin installed (real entry-point metadata)."""
+def toy_site_environment(folder: Path) -> dict[str, str]:
+    """Environment for a ``pkd`` subprocess that has the toy plugin installed (real entry-point metadata in ``folder``)."""
     import os
 
-    site = tmp_path / "toy-site"
+    site = folder / "toy-site"
     info = site / "pkd_test_toy-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkd-test-toy\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[pkd_toolkit]\ntoy = toy_plugin\n")
     paths = [str(site), str(TESTS), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "COLUMNS": "200"}
+
+
+@pytest.fixture
+def toy_environment(tmp_path):
+    """Environment for a ``pkd`` subprocess that has the toy plugin installed."""
+    return toy_site_environment(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def make_toy_environment() -> Callable[[Path], dict[str, str]]:
+    """``make_toy_environment(folder)``: ``toy_environment`` for fixtures wider than one test."""
+    return toy_site_environment
 
 
 PKD = [sys.executable, "-m", "pkd_toolkit"]

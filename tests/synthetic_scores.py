@@ -17,7 +17,7 @@ from pkd_toolkit.scores.files import ExitScores, ScoreSet
 
 EXITS = ("ic1", "ic2", "ic3", "final")
 DEPTH_STRENGTH = (0.35, 0.6, 0.85, 1.2)
-# Published cumulative per-frame GMACs (REFERENCE.md section 2): ResNet-18 and ResNet-50.
+# Published cumulative per-frame GMACs (docs/methods.md, "Early exits"): ResNet-18 and ResNet-50.
 R18 = (1.09, 1.97, 2.49, 2.90)
 R50 = (1.26, 3.22, 6.54, 7.35)
 NETWORKS = {"iframe": (1.4, R50), "mv": (0.8, R18), "residual": (1.0, R18)}  # name: (signal, cost per exit)

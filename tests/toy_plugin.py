@@ -3,10 +3,16 @@
 Enough to drive the engine end to end in seconds without decoding video.
 Loaded in-process by tests/conftest.py, and through real entry-point metadata
 by the tests that start ``pkd`` in a subprocess.
+
+Faults for the tests that start ``pkd`` under torchrun, set in that process's environment:
+``PKD_TOY_EXIT_AT=<rank>:<n>``: the process of that rank dies (``os._exit``, no clean-up) when it
+reads its n-th training sample; ``PKD_TOY_INTERRUPT_AFTER=<stage>:<epoch>``: every process stops
+as on Ctrl-C at the end of that epoch.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -40,6 +46,8 @@ class ToyClips:
     def __getitem__(self, index: int):
         import torch
 
+        if self.training:
+            _maybe_die()
         label = index % self.config.classes
         inputs = {}
         for key, modality in self.modalities.items():
@@ -131,3 +139,20 @@ def pkd_add_datasets(registry):
 @hookimpl
 def pkd_add_modalities(registry):
     registry.add("toy", _toy_modality, config=ToyModalityConfig)
+
+
+_training_samples_read = 0
+
+
+def _maybe_die() -> None:
+    global _training_samples_read
+    _training_samples_read += 1
+    rank, _, count = os.environ.get("PKD_TOY_EXIT_AT", "").partition(":")
+    if rank == os.environ.get("RANK") and count and _training_samples_read == int(count):
+        os._exit(3)
+
+
+@hookimpl
+def pkd_epoch_end(run, stage, epoch, metrics):
+    if os.environ.get("PKD_TOY_INTERRUPT_AFTER") == f"{stage.name}:{epoch}":
+        raise KeyboardInterrupt

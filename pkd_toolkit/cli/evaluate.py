@@ -13,6 +13,7 @@ from pkd_toolkit.cli.options import OVERRIDES, command_line, plugins_of
 from pkd_toolkit.recipe.overrides import split_overrides
 from pkd_toolkit.run_folder.derived import new_output_folder
 from pkd_toolkit.run_folder.layout import MARKDOWN_FILE
+from pkd_toolkit.run_folder.lock import RunLock
 from pkd_toolkit.run_folder.opening import load_run_recipe
 
 REFITTED_KEYS = (("ensembles",), ("early_exit",), ("report",))
@@ -58,7 +59,12 @@ def evaluate(
         "run": str(run_dir),
         "at": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
-    report = rebuild_report(run_dir, recipe, registry, out=out, evaluation=evaluation, progress=console.info)
+    # It reads score files and (re)writes reports and fitted ensembles: not while a run writes into either folder.
+    RunLock(run_dir).check_free()
+    target = out or run_dir
+    target.mkdir(parents=True, exist_ok=True)
+    with RunLock(target):
+        report = rebuild_report(run_dir, recipe, registry, out=out, evaluation=evaluation, progress=console.info)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

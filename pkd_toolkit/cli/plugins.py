@@ -17,7 +17,10 @@ def list_plugins(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """List the loaded plugins: version, origin, the components they add, and load errors."""
-    infos = list(plugins_of(ctx).infos.values())
+    plugins = plugins_of(ctx)
+    infos = list(plugins.infos.values())
+    for line in plugins.warnings:  # problems of no plugin in the list (a blocked name that matches none, ...)
+        console.warning(line)
     if as_json:
         typer.echo(json.dumps([info.as_json() for info in infos], indent=2))
         return
@@ -31,7 +34,7 @@ def list_plugins(
             info.version or "",
             info.origin,
             Text(components or ("(hooks: " + ", ".join(info.hooks) + ")" if info.hooks else "")),
-            Text(info.error or "", style="red"),
+            Text(("skipped: " if info.skipped else "") + (info.error or ""), style="red"),
         )
     console.print_table(table)
 

@@ -20,9 +20,17 @@ def validate(
     recipe: Path = RECIPE,
     overrides: list[str] = OVERRIDES,
     show: bool = typer.Option(False, "--print", help="Print the resolved recipe, every default written out."),
+    recipe_only: bool = typer.Option(
+        False, "--recipe-only", help="Check the recipe alone, not the files, folders and stages it names."
+    ),
 ) -> None:
-    """Check a recipe against the loaded plugins' config models."""
+    """Check a recipe: its keys and values, and what a run would trip on before training (data folders,
+    weights files, exits at stages the backbone lacks)."""
     resolved = load_recipe(recipe, plugins_of(ctx).registry, overrides)
+    if not recipe_only:
+        from pkd_toolkit.pipeline.preflight import check_before_run  # torch: only for these checks
+
+        check_before_run(resolved)
     if show:
         typer.echo(dump_recipe(resolved), nl=False)
     else:

@@ -1,6 +1,6 @@
 """The training engine: where the run computes (``runtime``), what schedules give it (``stages``), the run's
 networks and plans (``run_model``, ``assembly``, ``backbone_stage``), data loaders (``loaders``), the training
-loop (``trainer``), checkpoints (``checkpoint``), optimisers (``optim``), logs and metrics (``monitor``),
+loop (``trainer``), training across torchrun processes (``parallel``: DDP, SyncBatchNorm), checkpoints (``checkpoint``), optimisers (``optim``), logs and metrics (``monitor``),
 predictions over a split (``predictions``) and the score files (``scoring``).
 
 May import: ``networks``, ``scores``, ``data``, ``recipe``, ``plugin``,

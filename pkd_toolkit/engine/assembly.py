@@ -17,7 +17,7 @@ from pkd_toolkit.engine.run_model import RunModel, build_networks, exit_maker
 from pkd_toolkit.engine.stages import ScheduleContext, SchedulePlan, Stage
 from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.networks.multi_exit import MultiExitNetwork
-from pkd_toolkit.plugin.registry import ComponentRegistry
+from pkd_toolkit.plugin.registry import ComponentRegistry, file_name_problem
 from pkd_toolkit.recipe.settings import RecipeBase, section_label
 from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, last_checkpoint
 
@@ -84,7 +84,7 @@ def plan_schedules(
     """Each schedule's plan, its objectives and evaluations named ``<label>/...``."""
     make_exits = exit_maker(recipe, registry, networks, num_classes)
     plans: dict[str, SchedulePlan] = {}
-    for section in recipe.schedules:
+    for index, section in enumerate(recipe.schedules):
         label = section_label(section)
         if label in plans or label == BACKBONE_SCHEDULE:
             raise UsageError(f"schedules: two schedules are labelled {label!r}; give one a different 'label'")
@@ -93,7 +93,12 @@ def plan_schedules(
         if services is not None:
             context.network_accuracies = services.network_accuracies
             context.note = _labelled_note(label, services.note)
-        plans[label] = _namespaced(label, schedule.plan(context))
+        plan = schedule.plan(context)
+        for name in [name for stage in plan.stages for name in (stage.name, stage.lockstep) if name is not None]:
+            problem = file_name_problem(name)  # stages name checkpoint files (best-<stage>.pt)
+            if problem is not None:
+                raise UsageError(f"schedules[{index}] ({section.name}): its stage {problem}")
+        plans[label] = _namespaced(label, plan)
     return plans
 
 

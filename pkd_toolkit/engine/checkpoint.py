@@ -17,25 +17,23 @@ import numpy as np
 import torch
 
 from pkd_toolkit.atomic import atomic_path
-from pkd_toolkit.errors import PkdError, UsageError
-
-# Keys of the recipe that may differ between a checkpoint and the run resuming from it.
-RESUMABLE_DIFFERENCES = {
-    ("description",),
-    ("output_dir",),
-    ("train", "device"),
-    ("train", "num_workers"),
-    ("train", "eval_batch_size"),
-}
-
+from pkd_toolkit.errors import PkdError
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
+    with atomic_path(path, durable=True) as temporary:  # a run resumes from it
         torch.save(state, temporary)
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint (or any file torch.save wrote) loaded with ``weights_only``; ``mmap``: tensors stay on disk
+    until used (cheap for a look at what the file holds; files of torch's old format are read whole)."""
     try:
+        if mmap:
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as error:
+                if "mmap" not in str(error):
+                    raise
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise PkdError(f"{path}: no such checkpoint") from None
@@ -67,36 +65,3 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
-
-
-def check_same_recipe(
-    checkpoint_path: Path,
-    saved: dict[str, Any],
-    current: dict[str, Any],
-    advice: str = "resume with the recipe that started the run, or start a new run",
-) -> None:
-    """Refuse a checkpoint another recipe wrote (a few engine settings may differ); ``advice`` ends the message."""
-    differences = [path for path in _differences(saved, current) if path[:2] not in RESUMABLE_DIFFERENCES and path[:1] not in RESUMABLE_DIFFERENCES]
-    if differences:
-        shown = "; ".join(
-            f"{'.'.join(map(str, path))}: {_get(saved, path)!r} in the checkpoint, {_get(current, path)!r} now"
-            for path in differences[:3]
-        )
-        more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
-        raise UsageError(
-            f"{checkpoint_path}: written by a different recipe: {shown}{more}; {advice}"
-        )
-
-
-def _differences(a: Any, b: Any, path: tuple = ()) -> list[tuple]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for key in sorted(set(a) | set(b), key=str) for d in _differences(a.get(key), b.get(key), (*path, key))]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, (*path, i))]
-    return [] if a == b else [path]
-
-
-def _get(data: Any, path: tuple) -> Any:
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else data[key]
-    return data

@@ -1,4 +1,9 @@
-"""Run networks over a split and collect every exit's per-segment logits."""
+"""Run networks over a split and collect every exit's per-segment logits, in rank 0 only.
+
+Under torchrun each process predicts its share of the split, and every batch's
+logits go to rank 0 as they are made (``torch.distributed.gather``): the other
+processes keep one batch at a time, however large the split.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from pkd_toolkit.engine.monitor import Monitor
-from pkd_toolkit.engine.runtime import Runtime
+from pkd_toolkit.engine.runtime import Runtime, share_from_main
 from pkd_toolkit.engine.stages import StepContext
 from pkd_toolkit.networks import FINAL
 from pkd_toolkit.scores.metrics import topk_accuracy
@@ -39,30 +44,29 @@ def predict(
     description: str,
     *,
     summary: bool = False,
-) -> Predictions:
+) -> Predictions | None:
     """``networks`` maps a key to (network name, network); networks sharing a backbone share its passes.
 
-    ``summary``: log a line with the clips, time and throughput when done."""
+    Returns the split's predictions in rank 0, None in the other processes; ``summary``: log a line with the
+    clips, time and throughput when done.
+    """
     for _, network in networks.values():
         network.eval()
-    indices, labels = [], []
-    logits: dict[str, dict[str, list[np.ndarray]]] = {key: {} for key in networks}
+    collected = _Collected()
     batches = monitor.track(loader, len(loader), description, summary=summary)
     for batch in batches:
         context = StepContext(batch, -1, modalities, runtime.device)
         with runtime.autocast():
-            for key, (name, network) in networks.items():
-                for exit_name, value in context.outputs(name, network).logits.items():
-                    logits[key].setdefault(exit_name, []).append(value.float().cpu().numpy())
-        indices.append(batch["index"].numpy())
-        labels.append(batch["label"].numpy())
+            outputs = {
+                (key, exit_name): value.float()
+                for key, (name, network) in networks.items()
+                for exit_name, value in context.outputs(name, network).logits.items()
+            }
+        ids = torch.stack([batch["index"], torch.as_tensor(batch["label"])]).to(runtime.device)
+        for part_ids, part_logits in _to_main(ids, outputs, runtime):
+            collected.add(part_ids, part_logits)
         batches.advance(len(batch["label"]))
-    local = Predictions(
-        indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-        labels=np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64),
-        logits={key: {e: np.concatenate(parts) for e, parts in exits.items()} for key, exits in logits.items()},
-    )
-    return gather(local, runtime) if runtime.distributed else local
+    return collected.predictions(list(networks)) if runtime.is_main else None
 
 
 def head_accuracies(
@@ -72,25 +76,58 @@ def head_accuracies(
     modalities: Mapping[str, str],
     monitor: Monitor,
 ) -> dict[str, float]:
-    """Top-1 of each network's own head (its ``final`` exit, segment consensus) over ``loader``."""
+    """Top-1 of each network's own head (its ``final`` exit, segment consensus) over ``loader``, in every process."""
     keyed = {name: (name, network) for name, network in networks.items()}
     predictions = predict(keyed, loader, runtime, modalities, monitor, "network accuracies")
-    return {
-        name: topk_accuracy(exits[FINAL].mean(axis=1), predictions.labels) for name, exits in predictions.logits.items()
-    }
+    accuracies = None
+    if predictions is not None:  # rank 0
+        accuracies = {
+            name: topk_accuracy(exits[FINAL].mean(axis=1), predictions.labels) for name, exits in predictions.logits.items()
+        }
+    return share_from_main(runtime, accuracies)  # every process plans the same stages with them
 
 
-def gather(local: Predictions, runtime: Runtime) -> Predictions:
-    """Every process's predictions, in sample order, without the duplicates DistributedSampler pads with."""
-    parts: list[Predictions | None] = [None] * runtime.world_size
-    dist.all_gather_object(parts, local)
-    indices = np.concatenate([p.indices for p in parts])
-    order = np.unique(indices, return_index=True)[1]  # first occurrence of each sample, sorted by index
-    return Predictions(
-        indices=indices[order],
-        labels=np.concatenate([p.labels for p in parts])[order],
-        logits={
-            key: {e: np.concatenate([p.logits[key][e] for p in parts])[order] for e in exits}
-            for key, exits in local.logits.items()
-        },
-    )
+def _to_main(
+    ids: torch.Tensor, outputs: dict[tuple[str, str], torch.Tensor], runtime: Runtime
+) -> list[tuple[np.ndarray, dict[tuple[str, str], np.ndarray]]]:
+    """This batch of every process, in rank 0 (an empty list elsewhere): ``(indices and labels, logits)`` each.
+
+    Every process has as many batches of the same sizes (the evaluation order is padded), so one
+    gather of one flat tensor per batch carries them all.
+    """
+    if not runtime.distributed:
+        return [(ids.cpu().numpy(), {k: v.cpu().numpy() for k, v in outputs.items()})]
+    flat = torch.cat([ids.to(torch.float64).flatten(), *(v.to(torch.float64).flatten() for v in outputs.values())])
+    parts = [torch.empty_like(flat) for _ in range(runtime.world_size)] if runtime.is_main else None
+    dist.gather(flat, parts, dst=0)
+    if parts is None:
+        return []
+    shapes = [ids.shape, *(v.shape for v in outputs.values())]
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    result = []
+    for part in parts:
+        pieces = [p.reshape(shape) for p, shape in zip(torch.split(part.cpu(), sizes), shapes, strict=True)]
+        ids_part = pieces[0].to(torch.int64).numpy()
+        result.append((ids_part, {key: p.to(torch.float32).numpy() for key, p in zip(outputs, pieces[1:], strict=True)}))
+    return result
+
+
+class _Collected:
+    """Rank 0's growing predictions; duplicates (the padding of the evaluation order) are dropped at the end."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.logits: dict[tuple[str, str], list[np.ndarray]] = {}
+
+    def add(self, ids: np.ndarray, logits: dict[tuple[str, str], np.ndarray]) -> None:
+        self.ids.append(ids)
+        for key, value in logits.items():
+            self.logits.setdefault(key, []).append(value)
+
+    def predictions(self, keys: list[str]) -> Predictions:
+        ids = np.concatenate(self.ids, axis=1) if self.ids else np.zeros((2, 0), dtype=np.int64)
+        order = np.unique(ids[0], return_index=True)[1]  # first occurrence of each sample, sorted by index
+        logits: dict[str, dict[str, np.ndarray]] = {key: {} for key in keys}
+        for (key, exit_name), parts in self.logits.items():
+            logits[key][exit_name] = np.concatenate(parts)[order]
+        return Predictions(indices=ids[0][order], labels=ids[1][order], logits=logits)

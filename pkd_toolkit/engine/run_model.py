@@ -6,11 +6,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.runtime import seeded
-from pkd_toolkit.errors import PkdError
+from pkd_toolkit.errors import PkdError, with_article
 from pkd_toolkit.networks.building import build_exit_heads, build_network
 from pkd_toolkit.networks.multi_exit import MultiExitNetwork
 from pkd_toolkit.plugin.registry import ComponentRegistry
@@ -48,19 +49,47 @@ def build_networks(
 
 def load_weights(name: str, network: MultiExitNetwork, path: Path) -> None:
     """Load a trained network: from a pkd-toolkit checkpoint (same network name) or a plain state dict."""
-    state = checkpoint.load(path)
-    if "model" in state and "format" in state:
+    state = network_state(name, path)
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise PkdError(f"{path}: does not fit network {name!r}: {first}") from None
+
+
+def network_state(name: str, path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """The state dict of network ``name`` in ``path`` (a pkd-toolkit checkpoint holding that network, or a
+    plain state dict); :class:`PkdError` naming the file when it is missing or holds something else."""
+    if not Path(path).is_file():
+        raise PkdError(f"{path}: no such file")
+    state: Any = checkpoint.load(path, mmap=mmap)
+    if isinstance(state, Mapping) and "model" in state and "format" in state:
         prefix = f"networks.{name}."
         found = {key[len(prefix) :]: value for key, value in state["model"].items() if key.startswith(prefix)}
         if not found:
             present = sorted({key.split(".")[1] for key in state["model"] if key.startswith("networks.")})
             raise PkdError(f"{path}: holds no network {name!r} (it holds: {', '.join(present) or 'none'})")
         state = found
+    if not _is_state_dict(state):
+        raise PkdError(f"{path}: holds {with_article(type(state).__name__)}, not a state dict of weights")
+    return dict(state)
+
+
+def weights_problem(name: str, path: Path) -> str | None:
+    """Why ``path`` cannot give network ``name`` its weights, or None; reads what the file holds, no more."""
     try:
-        network.load_state_dict(state)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise PkdError(f"{path}: does not fit network {name!r}: {first}") from None
+        network_state(name, path, mmap=True)
+    except PkdError as error:
+        return str(error)
+    return None
+
+
+def _is_state_dict(state: Any) -> bool:
+    return (
+        isinstance(state, Mapping)
+        and len(state) > 0
+        and all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items())
+    )
 
 
 def exit_maker(

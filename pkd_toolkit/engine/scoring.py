@@ -26,10 +26,14 @@ def write_score_files(
     classes: list[str],
     runtime: Runtime,
     monitor: Monitor,
+    workers: int,
     splits: Sequence[str] | None = None,
 ) -> dict[str, dict[str, ScoreSet]]:
     """Per-exit logits of every split (the train split with test-time transforms), or of ``splits``, for every
-    schedule."""
+    schedule.
+
+    Rank 0 writes and returns them; the other processes return empty sets.
+    """
     modalities = assembly.used_modalities()
     scored = assembly.scored()
     keyed = {f"{label}/{name}": (name, net) for label, networks in scored.items() for name, net in networks.items()}
@@ -40,9 +44,11 @@ def write_score_files(
         splits = ("train", "val", "test") if has_validation(dataset) else ("train", "test")
     for split in splits:
         data = dataset.split(split, modalities=modalities, training=False)
-        loader = eval_loader(data, run.recipe.train, runtime)
+        loader = eval_loader(data, run.recipe.train, runtime, workers)
         description = f"score files, {split} split"
         predictions = predict(keyed, loader, runtime, network_modality, monitor, description, summary=True)
+        if predictions is None:  # not rank 0: its share went there
+            continue
         videos = list(dataset.videos(split))
         for label, networks in scored.items():
             exits = [
@@ -51,8 +57,7 @@ def write_score_files(
                 for exit_name, logits in predictions.logits[f"{label}/{name}"].items()
             ]
             scores = ScoreSet(label, split, classes, [videos[i] for i in predictions.indices], predictions.labels, exits)
-            if runtime.is_main:
-                scores.save(score_path(run.dir, label, split))
+            scores.save(score_path(run.dir, label, split))
             results[label][split] = scores
     return results
 

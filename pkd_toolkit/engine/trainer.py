@@ -14,12 +14,13 @@ from torch import nn
 
 from pkd_toolkit.atomic import atomic_path
 from pkd_toolkit.engine import checkpoint
-from pkd_toolkit.engine.loaders import eval_loader, train_loader
+from pkd_toolkit.engine.loaders import TrainBatches, eval_loader
 from pkd_toolkit.engine.monitor import Monitor, epoch_summary
 from pkd_toolkit.engine.optim import build_optimizer, build_scheduler
+from pkd_toolkit.engine.parallel import StepFunction, mean_over_processes, step_function, use_sync_batch_norm
 from pkd_toolkit.engine.predictions import predict
-from pkd_toolkit.engine.runtime import Runtime, average_gradients, epoch_seed, seed_everything
-from pkd_toolkit.engine.stages import Stage, StepContext
+from pkd_toolkit.engine.runtime import Runtime, epoch_seed, seed_everything, share_from_main
+from pkd_toolkit.engine.stages import Objective, Stage, StepContext
 from pkd_toolkit.errors import PkdError
 from pkd_toolkit.run_folder.layout import best_checkpoint, last_checkpoint
 from pkd_toolkit.run_folder.run import Run
@@ -68,6 +69,7 @@ class Trainer:
         monitor: Monitor,
         splits: Splits,
         modalities: Mapping[str, str],
+        workers: int = 0,
     ):
         self.run = run
         self.model = model
@@ -76,6 +78,13 @@ class Trainer:
         self.splits = splits
         self.modalities = modalities  # network name -> modality key
         self.settings = run.recipe.train
+        self.workers = workers  # DataLoader workers per process (see loaders.resolve_workers)
+        self.batches = TrainBatches(splits.train, self.settings, runtime, workers)
+        self._step: tuple[tuple[int, tuple[str, ...]], StepFunction] | None = None  # (stage, active objectives), step
+        if self.settings.sync_bn:
+            note = use_sync_batch_norm(model, runtime)
+            if note:
+                monitor.info(note)
 
     # -- the run's stages ---------------------------------------------------------------
 
@@ -141,13 +150,9 @@ class Trainer:
     def _train_epoch(self, stage: Stage, index: int, epoch: int, optimizers: dict, scaler: Any) -> dict[str, float]:
         seed = epoch_seed(self.run.recipe.seed, index, epoch)
         seed_everything(seed)
-        self.model.eval()
-        for module in stage.train_modules:
-            module.train()
-        active = [o for o in stage.objectives if o.active(epoch)]
-        # Only what the active objectives own may learn: an inactive objective's parameters get no gradient.
-        self._freeze_all_but([p for o in active for p in o.parameters])
-        loader = train_loader(self.splits.train, self.settings, self.runtime, seed, epoch)
+        active = enter_epoch(self.model, stage, epoch)
+        step = self._step_function(index, active)
+        loader = self.batches.epoch(seed)
         if len(loader) == 0:
             raise PkdError(f"stage {stage.name}: the train split has no complete batch; lower train.batch_size")
         sums: dict[str, float] = {}
@@ -156,24 +161,17 @@ class Trainer:
         for batch in batches:
             context = StepContext(batch, epoch, self.modalities, self.runtime.device)
             with self.runtime.autocast():
-                losses = {o.name: o.loss(context) for o in active}
+                losses = step(context)
             total = sum(losses.values())
             if not bool(torch.isfinite(total)):
                 self._stop_on_non_finite(stage, epoch, losses)
-            scaler.scale(total).backward()
-            if self.runtime.distributed:
-                average_gradients([p for o in active for p in o.parameters], self.runtime.world_size)
-            for objective in active:
-                scaler.step(optimizers[objective.name])
-            scaler.update()
-            for objective in active:
-                optimizers[objective.name].zero_grad(set_to_none=True)
+            apply_gradients(total, active, optimizers, scaler)
             samples += len(context.labels)
             for name, value in {**{f"loss/{k}": float(v.detach()) for k, v in losses.items()}, **context.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value
             batches.advance(len(context.labels), loss=float(total.detach()))
         steps = len(loader)
-        metrics = {name: value / steps for name, value in sums.items()}
+        metrics = mean_over_processes({name: value / steps for name, value in sums.items()}, self.runtime)
         for objective in active:
             metrics[f"lr/{objective.name}"] = optimizers[objective.name].param_groups[0]["lr"]
         metrics["samples"] = float(samples * self.runtime.world_size)
@@ -181,6 +179,13 @@ class Trainer:
         metrics["clips_per_second"] = batches.clips_per_second * self.runtime.world_size
         metrics["data_wait_seconds"] = batches.data_wait
         return metrics
+
+    def _step_function(self, stage_index: int, active: list[Objective]) -> StepFunction:
+        """The step's losses for these active objectives (built after freezing: DDP syncs what requires grad)."""
+        key = (stage_index, tuple(o.name for o in active))
+        if self._step is None or self._step[0] != key:
+            self._step = (key, step_function(self.model, active, self.runtime))
+        return self._step[1]
 
     def _stop_on_non_finite(self, stage: Stage, epoch: int, losses: dict[str, torch.Tensor]) -> None:
         bad = ", ".join(f"{name} = {float(value.detach())}" for name, value in losses.items() if not torch.isfinite(value))
@@ -213,21 +218,17 @@ class Trainer:
         mean, every exit of every evaluated network counted once (``<split>_exits`` of them)."""
         networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
         split = self.splits.evaluation_name
-        loader = eval_loader(self.splits.evaluation, self.settings, self.runtime)
+        loader = eval_loader(self.splits.evaluation, self.settings, self.runtime, self.workers)
         description = f"{stage.name} evaluation on the {split} split"
         predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, description)
+        if predictions is None:  # not rank 0: the figures come from there
+            return share_from_main(self.runtime, None)
         metrics = {}
         for key, exits in predictions.logits.items():
             for exit_name, logits in exits.items():
                 metrics[f"{split}/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
         mean = float(np.mean(list(metrics.values()))) if metrics else 0.0
-        return {**metrics, f"{split}_exits": float(len(metrics)), f"{split}_top1": mean}
-
-    def _freeze_all_but(self, trainable: list[nn.Parameter]) -> None:
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
-        for parameter in trainable:
-            parameter.requires_grad_(True)
+        return share_from_main(self.runtime, {**metrics, f"{split}_exits": float(len(metrics)), f"{split}_top1": mean})
 
     def _save(
         self,
@@ -260,9 +261,36 @@ class Trainer:
 
     def _copy_best(self, stage: Stage) -> None:
         path = best_checkpoint(self.run.dir, stage.name)
-        with atomic_path(path) as temporary:
+        with atomic_path(path, durable=True) as temporary:
             shutil.copyfile(last_checkpoint(self.run.dir), temporary)
         self.run.hook.pkd_checkpoint_saved(run=self.run, path=path, kind="best")
+
+
+def enter_epoch(model: nn.Module, stage: Stage, epoch: int) -> list[Objective]:
+    """The objectives active in ``epoch``; only their parameters may learn, only the stage's modules train.
+
+    Everything else is in eval mode (frozen BatchNorms keep their statistics) and gets no gradient.
+    """
+    model.eval()
+    for module in stage.train_modules:
+        module.train()
+    active = [o for o in stage.objectives if o.active(epoch)]
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for objective in active:
+        for parameter in objective.parameters:
+            parameter.requires_grad_(True)
+    return active
+
+
+def apply_gradients(total: torch.Tensor, active: list[Objective], optimizers: dict, scaler: Any) -> None:
+    """Back-propagate the step's summed loss once and step each active objective's optimizer."""
+    scaler.scale(total).backward()  # under torchrun DDP averages the gradients as they are computed
+    for objective in active:
+        scaler.step(optimizers[objective.name])
+    scaler.update()
+    for objective in active:
+        optimizers[objective.name].zero_grad(set_to_none=True)
 
 
 def restore(model: nn.Module, state: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from pkd_toolkit.engine.runtime import Runtime
 from pkd_toolkit.report.provenance import describe_data, provenance
 from pkd_toolkit.run_folder.run import Run
 
+
 def run_provenance(
     run: Run, runtime: Runtime, dataset: Dataset, skipped: Sequence[Mapping[str, Any]], wall_time: Mapping[str, Any]
 ) -> dict[str, Any]:

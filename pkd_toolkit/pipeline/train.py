@@ -17,16 +17,28 @@ from pkd_toolkit.data.protocol import Dataset
 from pkd_toolkit.data.validation import WithValidation, has_validation, with_validation
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.assembly import Assembly, RunServices, assemble
-from pkd_toolkit.engine.loaders import eval_loader
+from pkd_toolkit.engine.loaders import eval_loader, resolve_workers
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.predictions import head_accuracies
 from pkd_toolkit.engine.run_model import RunModel
-from pkd_toolkit.engine.runtime import Runtime, seed_everything, share_from_main, start_runtime, stop_runtime
+from pkd_toolkit.engine.runtime import (
+    Runtime,
+    Stopped,
+    absent_processes,
+    is_communication_error,
+    seed_everything,
+    share_from_main,
+    start_runtime,
+    stop_runtime,
+)
 from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
+from pkd_toolkit.pipeline.preflight import check_before_run
 from pkd_toolkit.pipeline.provenance import run_provenance
-from pkd_toolkit.plugin.manager import Plugins
+from pkd_toolkit.plugin.failures import HookFailed
+from pkd_toolkit.plugin.manager import BLOCK_ENV, Plugins
+from pkd_toolkit.recipe.resuming import check_same_recipe
 from pkd_toolkit.recipe.settings import RecipeBase
 from pkd_toolkit.report.build import build_report
 from pkd_toolkit.report.terminal import print_tables
@@ -43,10 +55,9 @@ def start_run(
     command: str = "",
     overrides: Sequence[str] = (),
 ) -> Run:
-    """Open the run folder (rank 0 does; torchrun's other processes are told where) and run the pipeline.
-
-    ``command`` and ``overrides`` (the command line and its ``--set`` values) go into the report.
-    """
+    """Check the recipe, open the run folder (rank 0 does; torchrun's other processes are told where) and run
+    the pipeline. ``command`` and ``overrides`` (the command line and its ``--set`` values) go into the report."""
+    check_before_run(recipe)  # a recipe that would fail before training leaves no run folder behind
     runtime = start_runtime(recipe.train)
     try:
         # The data first: a recipe whose data are missing (or cannot spare a validation split) leaves no run folder.
@@ -64,31 +75,48 @@ def start_run(
             raise shared
         run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
         run.command, run.overrides = command, list(overrides)
-        run_pipeline(run, runtime, dataset, classes)
+        try:
+            run_pipeline(run, runtime, dataset, classes)
+        finally:
+            run.close()
     finally:
         stop_runtime(runtime)
     return run
 
 
 def run_pipeline(run: Run, runtime: Runtime, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+    state = _resume_state(run)  # before anything is written: a refused checkpoint leaves the folder as it was
     monitor = Monitor(run.dir, enabled=runtime.is_main)
     try:
         monitor.info(f"run {run.recipe.name} in {run.dir} on {runtime.device} ({runtime.world_size} process(es))")
         run.hook.pkd_run_start(run=run)
-        report = _run(run, runtime, monitor, dataset, classes)
+        report = _run(run, runtime, monitor, dataset, classes, state)
         run.hook.pkd_run_end(run=run, report=report)
         monitor.info(f"done: {run.dir}")
         return report
     except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; {run.dir} keeps its last checkpoint: continue with "
-            f"`pkd run RECIPE --resume {run.dir}`"
-        ) from None
+        raise Interrupted(f"interrupted; {_kept(run)}") from None
+    except HookFailed as failure:  # a plugin's logger or callback: stop, keep what was written (docs/hooks.md)
+        raise PkdError(f"{failure}; the run stopped: fix the plugin (or block it with {BLOCK_ENV}); {_kept(run)}") from failure
+    except Stopped as stopped:
+        raise Stopped(f"{stopped.message}; {_kept(run)}") from None
+    except RuntimeError as error:
+        # A collective failed because another process is gone: name it. Anything else is a bug.
+        absent = absent_processes(runtime.rank, runtime.world_size) if is_communication_error(error, runtime) else None
+        if absent is None:
+            raise
+        raise Stopped(f"process {runtime.rank} stops: {absent}; {_kept(run)}") from error
     finally:
         monitor.close()
 
 
-def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str]) -> dict[str, Any]:
+def _kept(run: Run) -> str:
+    return f"{run.dir} keeps its last checkpoint: continue with `pkd run RECIPE --resume {run.dir}`"
+
+
+def _run(
+    run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes: list[str], state: dict[str, Any] | None
+) -> dict[str, Any]:
     recipe = run.recipe
     seed_everything(recipe.seed)
     selection = recipe.selection.resolved(has_validation(dataset))
@@ -99,12 +127,16 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
             f"validation split: {len(carving.val)} of the {len(carving.train) + len(carving.val)} training videos "
             f"({carving.groups} group(s), grouped by {carving.grouped_by})",
         )  # fmt: skip
+    resolved = resolve_workers(recipe.train.num_workers, runtime)
+    if resolved.note:
+        monitor.info(resolved.note)
+    workers = resolved.count
     accuracies: dict[str, float] = {}
 
     def network_accuracies() -> dict[str, float]:
         """Measured once, when a stage first asks for them (after stage (a) trained the networks)."""
         if not accuracies:
-            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor, selection["teachers"]))
+            accuracies.update(_measure_networks(assembly, dataset, run, runtime, monitor, selection["teachers"], workers))
         return accuracies
 
     assembly = assemble(recipe, run.plugins.registry, len(classes), RunServices(network_accuracies, monitor.note))
@@ -117,11 +149,12 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
         select_best=selection["checkpoints"] != "none",
     )
     stages = assembly.stages()
-    state = _resume_state(run, assembly.model, monitor)
+    if state is not None:
+        _restore(run, state, assembly.model, monitor)
     assembly.model.to(runtime.device)
-    Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly)).fit(stages, state)
+    Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly), workers).fit(stages, state)
     scoring_started = time.monotonic()
-    score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor)
+    score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, workers)
     scoring = round(time.monotonic() - scoring_started, 1)
     if not runtime.is_main:
         return {}
@@ -144,11 +177,11 @@ def _run(run: Run, runtime: Runtime, monitor: Monitor, dataset: Dataset, classes
 
 
 def _measure_networks(
-    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor, split: str
+    assembly: Assembly, dataset: Dataset, run: Run, runtime: Runtime, monitor: Monitor, split: str, workers: int
 ) -> dict[str, float]:
     """Each base network's top-1 on ``split`` (``val``, or ``train`` with test-time transforms)."""
     chooser = dataset.split(split, modalities=assembly.used_modalities(), training=False)
-    loader = eval_loader(chooser, run.recipe.train, runtime)
+    loader = eval_loader(chooser, run.recipe.train, runtime, workers)
     accuracies = head_accuracies(assembly.networks, loader, runtime, network_modality(assembly), monitor)
     shown = ", ".join(f"{name} {100 * value:.1f}%" for name, value in accuracies.items())
     monitor.note("network_accuracy", {"split": split, **accuracies}, f"the networks' own heads, top-1 on the {split} split: {shown}")
@@ -165,14 +198,18 @@ def _non_empty(split: Any, name: str, recipe: RecipeBase) -> Any:
     return split
 
 
-def _resume_state(run: Run, model: RunModel, monitor: Monitor) -> dict[str, Any] | None:
+def _resume_state(run: Run) -> dict[str, Any] | None:
+    """The checkpoint the run resumes from, refused when another recipe wrote it."""
     if run.resume_from is None:
         return None
     state = checkpoint.load(run.resume_from)
-    checkpoint.check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
+    check_same_recipe(run.resume_from, state.get("recipe", {}), run.recipe.model_dump(mode="json"))
+    return state
+
+
+def _restore(run: Run, state: dict[str, Any], model: RunModel, monitor: Monitor) -> None:
     restore(model, state)
     run.started = time.time() - state.get("elapsed", 0.0)  # the report's wall time: both parts of the run
     position = state["position"]
     monitor.resume_at(position["stage_index"], position["epoch"], state.get("metrics"))
     monitor.info(f"resuming from {run.resume_from} (stage {position['stage_index'] + 1}, epoch {position['epoch']})")
-    return state

@@ -6,7 +6,8 @@ and call ``registry.add(name, factory, config=Model)``; they run once, when
 plugins are loaded, and must stay cheap: import torch and friends inside the
 factory, not at module level, so that ``pkd --help`` and ``pkd list-plugins``
 stay fast. Lifecycle hooks are called by the engine during a run; every
-implementation is called, and their return values are ignored.
+implementation is called, and their return values are ignored; one that raises
+stops the run with a message naming its plugin (``docs/hooks.md`` says why).
 
 ``docs/hooks.md`` holds a section per hook whose heading lists the hook's
 arguments; a test checks both against these specs.

@@ -8,7 +8,8 @@ component's config model to check its section.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +28,44 @@ KINDS: dict[str, str] = {
     "weight_sources": "weight source",
 }
 
+# What a name that becomes a file or folder name may be (component names, labels, stage names): one path
+# part that climbs nowhere, hides nothing and fits every file system.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def file_name_problem(name: object) -> str | None:
+    """None when ``name`` can name a file or folder inside a run folder; else why not (for a message)."""
+    if isinstance(name, str) and _FILE_NAME.fullmatch(name):
+        return None
+    return (
+        f"{name!r} cannot name a file: use at most 100 letters, digits, '_', '-' and '.', "
+        "starting with a letter or digit"
+    )
+
+
+Preflight = Iterable[tuple[str, str]]
+
 
 class ComponentConfig(BaseModel):
-    """Base of every component's config model: unknown keys are refused."""
+    """Base of every component's config model: unknown keys are refused, and so are infinite and NaN numbers.
 
-    model_config = ConfigDict(extra="forbid")
+    The optional checks a component can add (see docs/hooks.md, "Checks before a run"):
+    :meth:`preflight`, and ``stage_names()`` on a backbone's config.
+    """
+
+    # Unknown keys are typos; infinity and NaN are no setting. A config that needs them can say so.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    def preflight(self) -> Preflight:
+        """What would make a run of this section fail before it trains, told before a run folder exists.
+
+        ``pkd validate`` and the start of ``pkd run`` call it. Yield ``(key, message)`` pairs: ``key`` is
+        the key path inside this section (``"root"``, ``"model_kwargs.img_size"``, ``""`` for the whole
+        section), ``message`` says what is wrong (``"data/hmdb51: no such folder"``); the core adds the
+        recipe's file and line. Check cheaply what a run would trip on (files and folders the section
+        names, what a library knows without building anything heavy); never write or download.
+        """
+        return ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +118,12 @@ class ComponentRegistry:
         """
         return self.get(kind, section.name).build(section, **context)  # type: ignore[attr-defined]
 
+    def withdraw(self, plugin: str) -> None:
+        """Remove every component ``plugin`` registered (the plugin is skipped)."""
+        for components in self._components.values():
+            for name in [name for name, component in components.items() if component.plugin == plugin]:
+                del components[name]
+
     def by_plugin(self, plugin: str) -> dict[str, list[str]]:
         """The names a plugin registered, by kind (kinds it did not use are left out)."""
         found = {kind: [c.name for c in self.components(kind) if c.plugin == plugin] for kind in KINDS}
@@ -116,6 +156,9 @@ class Registrar:
             raise TypeError(f"config of {name!r} must be a pydantic model class, not {config!r}")
         if "name" in config.model_fields:
             raise TypeError(f"config of {name!r} must not define 'name': it selects the component")
+        problem = file_name_problem(name)
+        if problem is not None:  # it names score, ensemble and report folders when no label is given
+            raise ValueError(f"component name {problem}")
         summary = help if help is not None else (factory.__doc__ or "").strip().split("\n")[0]
         self._registry.add(Component(self.kind, name, factory, config, self.plugin, summary))
 

@@ -13,7 +13,8 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Infinity and NaN are no setting (a tolerance of .inf, a NaN learning rate): refused like any bad number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def known_names(info: ValidationInfo, what: str) -> list[str] | None:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pkd_toolkit.errors import UsageError
+from pkd_toolkit.errors import UsageError, with_article
 from pkd_toolkit.plugin.registry import ComponentRegistry
 from pkd_toolkit.recipe.model import recipe_model
 from pkd_toolkit.recipe.overrides import apply_override
@@ -32,8 +32,8 @@ def load_recipe(path: Path | str, registry: ComponentRegistry, overrides: Iterab
 
 def validate_source(source: YamlSource, registry: ComponentRegistry, overrides: Iterable[str] = ()) -> RecipeBase:
     if not isinstance(source.data, dict):
-        kind = type(source.data).__name__
-        raise UsageError(f"{source.path}:1: a recipe is a mapping of sections (name:, data:, networks:, ...), not a {kind}")
+        kind = with_article(type(source.data).__name__)
+        raise UsageError(f"{source.path}:1: a recipe is a mapping of sections (name:, data:, networks:, ...), not {kind}")
     model = recipe_model(registry)
     data = dict(source.data)
     data.setdefault("name", source.path.stem)
@@ -44,9 +44,11 @@ def validate_source(source: YamlSource, registry: ComponentRegistry, overrides: 
     context["schedules"] = _labels(data.get("schedules"))
     context["weight_sources"] = registry.names("weight_sources")
     try:
-        return model.model_validate(data, context=context)
+        recipe = model.model_validate(data, context=context)
     except ValidationError as error:
         raise RecipeError([problem_of(e, data, source, set_by, model) for e in error.errors()]) from None
+    recipe._origin = (source, set_by)
+    return recipe
 
 
 def _keys(section: Any) -> list[str] | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Discriminator, Field, StringConstraints, Tag, create_model
+from pydantic import BaseModel, Discriminator, Field, StringConstraints, Tag, create_model, field_validator
 
-from pkd_toolkit.plugin.registry import KINDS, ComponentRegistry
+from pkd_toolkit.plugin.registry import KINDS, ComponentRegistry, file_name_problem
 from pkd_toolkit.recipe.settings import NetworkBase, RecipeBase
 
 SectionKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
@@ -28,6 +28,7 @@ def component_union(registry: ComponentRegistry, kind: str) -> Any:
             __base__=component.config,
             __doc__=component.help or component.config.__doc__,
             name=(Literal[component.name], Field(description=f"{KINDS[kind]} component")),
+            __validators__=_LABEL_CHECK if "label" in component.config.model_fields else None,
         )
         members.append(Annotated[named, Tag(component.name)])
     if not members:  # nothing registered: every value is refused with the same message
@@ -41,6 +42,18 @@ def component_union(registry: ComponentRegistry, kind: str) -> Any:
             custom_error_context={"kind": kind, "choices": ", ".join(registry.names(kind))},
         ),
     ]
+
+
+def _label_names_a_file(cls: type, value: Any) -> Any:
+    """A component's ``label`` names its folders and files (score files, fitted ensembles), whichever plugin
+    defines the config: the core checks it for every component."""
+    problem = None if value is None else file_name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+_LABEL_CHECK = {"_label_names_a_file": field_validator("label")(_label_names_a_file)}
 
 
 class _NothingRegistered(BaseModel):

@@ -7,12 +7,11 @@ import types
 from collections.abc import Iterable
 from typing import Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel
 
 from pkd_toolkit.errors import UsageError
 from pkd_toolkit.recipe.walk import child_annotation, field_names, keys_hint, resolve, unwrap
-from pkd_toolkit.recipe.yaml_source import Location
+from pkd_toolkit.recipe.yaml_source import Location, load_value
 
 APPEND = "+"
 """``KEY.PATH+=VALUE`` appends to a list instead of replacing it."""
@@ -37,10 +36,7 @@ def apply_override(data: dict[str, Any], text: str, model: type[BaseModel]) -> L
             f"{where}: expected KEY.PATH=VALUE, for example --set train.batch_size=8 "
             "(or KEY.PATH+=ITEM to append to a list)"
         )
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise UsageError(f"{where}: the value is not valid YAML ({getattr(error, 'problem', error)})") from None
+    value = load_value(raw, where)
     node: Any = data
     annotation: Any = model
     location: list[str | int] = []

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pkd_toolkit.errors import UsageError
+from pkd_toolkit.errors import UsageError, with_article
 from pkd_toolkit.plugin.registry import KINDS, unknown_name_message
 from pkd_toolkit.recipe.model import section_name
 from pkd_toolkit.recipe.walk import child_annotation, field_names, keys_hint
@@ -37,13 +37,22 @@ class RecipeError(UsageError):
 
 def problem_of(error: dict[str, Any], data: Any, source: YamlSource, set_by: dict[Location, str], model: Any) -> Problem:
     location, parent_annotation = _data_location(error["loc"], data, model)
+    return Problem(_where(location, source, set_by), _format_path(location), _message(error, location, parent_annotation))
+
+
+def problem_at(recipe: Any, location: Location, message: str) -> Problem:
+    """A problem found after validation at ``location`` of a recipe ``load_recipe`` read: its file:line, or the
+    ``--set`` that wrote the value."""
+    origin = getattr(recipe, "_origin", None)
+    where = _where(location, *origin) if origin is not None else "the recipe"
+    return Problem(where, _format_path(location), message)
+
+
+def _where(location: Location, source: YamlSource, set_by: dict[Location, str]) -> str:
     override = next((text for loc, text in set_by.items() if location[: len(loc)] == loc), None)
     if override is not None:
-        where = f"--set {override}"
-    else:
-        where = f"{source.path}:{source.line_of(location) or 1}"
-    path = _format_path(location)
-    return Problem(where, path, _message(error, location, parent_annotation))
+        return f"--set {override}"
+    return f"{source.path}:{source.line_of(location) or 1}"
 
 
 def _data_location(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[Location, Any]:
@@ -85,7 +94,7 @@ def _message(error: dict[str, Any], location: Location, parent: tuple[Any, Any])
         what = KINDS[error["ctx"]["kind"]]
         choices = [name for name in error["ctx"]["choices"].split(", ") if name]
         if not isinstance(value, dict):
-            return f"expected a {what} section (a mapping with a 'name' key), got {_show(value)}"
+            return f"expected {with_article(what)} section (a mapping with a 'name' key), got {_show(value)}"
         if "name" not in value:
             return f"missing 'name': which {what}? (choices: {', '.join(choices) or 'none registered'})"
         return unknown_name_message(what, value["name"], choices)

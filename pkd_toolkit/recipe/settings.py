@@ -9,9 +9,9 @@ plain pydantic, refuse unknown keys, and import no torch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from pkd_toolkit.plugin.registry import ComponentConfig
 from pkd_toolkit.recipe.base import (  # noqa: F401 - check_all_known, known_names, Presets: re-exported for plugins
@@ -77,8 +77,8 @@ class ScheduleConfig(ComponentConfig):
 
     label: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        description="names this schedule's results (needed when one schedule is used twice)",
+        description="names this schedule's results (needed when one schedule is used twice); like every label, "
+        "checked to name a file",
     )
 
 
@@ -111,7 +111,24 @@ class TrainSettings(StrictModel):
     amp: bool = Field(default=True, description="mixed precision (CUDA only; ignored on CPU)")
     batch_size: PositiveInt = Field(default=32, description="clips per batch, per process under torchrun")
     eval_batch_size: PositiveInt | None = Field(default=None, description="clips per evaluation batch (default: batch_size)")
-    num_workers: Annotated[int, Field(ge=0)] = Field(default=0, description="DataLoader worker processes")
+    num_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default=0,
+        description="DataLoader worker processes per training process; auto: this machine's CPUs shared among the "
+        "torchrun processes on it, less one each for training (more than the CPUs: a warning, and the CPU count is used)",
+    )
+    prefetch: PositiveInt = Field(default=2, description="batches each DataLoader worker loads ahead (prefetch_factor)")
+    persistent_workers: bool = Field(
+        default=True, description="keep the training DataLoader's workers from one epoch (and stage) to the next"
+    )
+    sync_bn: bool = Field(
+        default=False,
+        description="under torchrun on GPUs: BatchNorm statistics over the batches of every process (SyncBatchNorm)",
+    )
+    process_group_timeout: PositiveInt = Field(
+        default=600,
+        description="seconds the torchrun processes wait for each other: to form the process group, and in any "
+        "collective (a process that died or hangs stops the others after this long)",
+    )
     deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
     eval_every: Annotated[int, Field(ge=0)] = Field(
         default=1,
@@ -221,3 +238,7 @@ class RecipeBase(StrictModel):
     selection: SelectionSettings = Field(
         default_factory=SelectionSettings, description="which split chooses checkpoints, ensembles, thresholds, teachers"
     )
+
+    # Where the recipe was read from, for messages about it after validation (recipe.problems.problem_at):
+    # (the YamlSource, the --set texts by the location they set). None for a recipe built in code.
+    _origin: Any = PrivateAttr(default=None)

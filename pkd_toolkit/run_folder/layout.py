@@ -3,6 +3,7 @@
 ::
 
     recipe.yaml                       the resolved recipe (every default written out)
+    run.lock                          locked while a process writes into the folder; holds its process id
     run.log                           the log
     metrics.jsonl                     one JSON object per epoch and evaluation
     tensorboard/                      the same scalars for TensorBoard (`tensorboard --logdir RUN_DIR`)
@@ -26,14 +27,21 @@ folder per seed, ``seed-<seed>/``, and their summary, ``seeds.json`` and
 ``seeds.md`` (mean and standard deviation over the seeds).
 
 ``<schedule>`` is a schedule's label, or ``backbone`` for the networks' own
-heads after stage (a).
+heads after stage (a). Every name that becomes part of a path here (labels,
+stage, network and exit names, which plugins may define) is checked: a name
+that would climb out of the run folder or hide in it raises :class:`PkdError`
+(recipes and schedules are checked before a run starts; this is the last guard).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pkd_toolkit.errors import PkdError
+from pkd_toolkit.plugin.registry import file_name_problem
+
 RECIPE_FILE = "recipe.yaml"
+LOCK_FILE = "run.lock"
 LOG_FILE = "run.log"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -63,30 +71,30 @@ def last_checkpoint(run_dir: Path) -> Path:
 
 
 def best_checkpoint(run_dir: Path, stage: str) -> Path:
-    return run_dir / CHECKPOINTS_DIR / f"best-{stage}.pt"
+    return run_dir / CHECKPOINTS_DIR / f"best-{_part('stage', stage)}.pt"
 
 
 def score_path(run_dir: Path, schedule: str, split: str) -> Path:
-    return run_dir / SCORES_DIR / schedule / f"{split}.npz"
+    return run_dir / SCORES_DIR / _part("schedule", schedule) / f"{_part('split', split)}.npz"
 
 
 def ensembles_dir(run_dir: Path, schedule: str) -> Path:
-    return run_dir / ENSEMBLES_DIR / schedule
+    return run_dir / ENSEMBLES_DIR / _part("schedule", schedule)
 
 
 def fitted_path(run_dir: Path, schedule: str, label: str) -> Path:
     """Where the fitted ensembler ``label`` of ``schedule`` is saved."""
-    return ensembles_dir(run_dir, schedule) / FITTED_DIR / f"{label}.json"
+    return ensembles_dir(run_dir, schedule) / FITTED_DIR / f"{_part('ensemble', label)}.json"
 
 
 def confusion_stem(run_dir: Path, schedule: str, network: str, exit_name: str) -> Path:
     """``confusion/<schedule>/<network>-<exit>``: add ``.csv`` or ``.png``."""
-    return run_dir / CONFUSION_DIR / schedule / f"{network}-{exit_name}"
+    return run_dir / CONFUSION_DIR / _part("schedule", schedule) / f"{_part('network', network)}-{_part('exit', exit_name)}"
 
 
 def ensemble_confusion_stem(run_dir: Path, schedule: str, label: str) -> Path:
     """``confusion/<schedule>/ensembles/<label>``: add ``.csv`` or ``.png``."""
-    return run_dir / CONFUSION_DIR / schedule / ENSEMBLES_DIR / label
+    return run_dir / CONFUSION_DIR / _part("schedule", schedule) / ENSEMBLES_DIR / _part("ensemble", label)
 
 
 def tests_dir(run_dir: Path) -> Path:
@@ -97,3 +105,10 @@ def tests_dir(run_dir: Path) -> Path:
 def seed_run_dir(parent: Path, seed: int) -> Path:
     """The run folder of one seed in a folder of several seeds."""
     return parent / f"seed-{seed}"
+
+
+def _part(what: str, name: str) -> str:
+    problem = file_name_problem(name)
+    if problem is not None:
+        raise PkdError(f"the {what} name {problem}")
+    return name

@@ -70,7 +70,7 @@ class ScoreSet:
             "exits": [{"network": s.network, "exit": s.exit, "stage": s.stage, "gmacs": s.gmacs} for s in self.exits],
         }
         arrays = {f"logits/{s.key}": s.logits.astype(np.float32) for s in self.exits}
-        with atomic_path(path) as temporary:
+        with atomic_path(path, durable=True) as temporary:  # what every report is rebuilt from
             with open(temporary, "wb") as handle:
                 np.savez(
                     handle,

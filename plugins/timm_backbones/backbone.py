@@ -24,6 +24,21 @@ from pkd_plugins.timm_backbones.stages import StagePlan, plan_stages
 from pkd_toolkit.api import Backbone, PkdError, StageInfo, UsageError, WeightSources, import_timm
 
 
+def stage_names(config: Any) -> list[str] | None:
+    """The names of the stages :func:`build_timm_backbone` would give ``config``'s model, without building it:
+    the model is made on the meta device (no memory, no arithmetic, no weights file read)."""
+    import torch
+
+    timm = import_timm()
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(config.model, pretrained=False, **config.model_kwargs)
+    except Exception:  # cannot tell: building the backbone for the run says what is wrong
+        return None
+    info = getattr(model, "feature_info", None) or []
+    return [level["module"] for level in info if level["reduction"] >= config.min_reduction] or None
+
+
 def build_timm_backbone(
     config: Any,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +51,23 @@ class TimmBackboneConfig(ComponentConfig):
         description="more timm.create_model arguments: drop_rate, drop_path_rate, img_size (ViTs), "
         "class_token and global_pool (a ViT's stages need class_token: false, global_pool: avg) ...",
     )
+
+    def preflight(self) -> Iterator[tuple[str, str]]:
+        """A local ``pretrained`` file: there, and holding a state dict (``pkd validate``, start of ``pkd run``).
+        A weight source named instead was checked by validation; it reads its weights when the backbone is built."""
+        if self.pretrained is not None and not looks_like_a_name(self.pretrained):
+            from pkd_plugins.timm_backbones.weights_file import weights_file_problem  # imports torch
+
+            problem = weights_file_problem(Path(self.pretrained))
+            if problem is not None:
+                yield "pretrained", problem
+
+    def stage_names(self) -> list[str] | None:
+        """The stages exits can attach to (feature_info levels of ``min_reduction`` or more), read from the model
+        built on the meta device (no weights); None when timm cannot build it (building the backbone says why)."""
+        from pkd_plugins.timm_backbones.backbone import stage_names  # imports torch and timm
+
+        return stage_names(self)
 
     @field_validator("model")
     @classmethod

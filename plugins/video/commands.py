@@ -79,9 +79,9 @@ def prepare(
 ) -> None:
     """Re-encode a tree of videos into the training format (MPEG-4 Part 2, 340x256, GOP 12, no B-frames); resumable."""
     from pkd_plugins.video.encoding import EncoderSettings
-    from pkd_plugins.video.prepare import REPORT, Shard
+    from pkd_plugins.video.prepare import REPORT, Shard, plural
     from pkd_plugins.video.prepare import prepare as run_prepare
-    from pkd_toolkit.api import PkdError, console
+    from pkd_toolkit.api import Interrupted, PkdError, console
 
     width, height = _size(size)
     settings = EncoderSettings(
@@ -99,10 +99,18 @@ def prepare(
         def progress(done: int, total: int, failed: int) -> None:
             bar.update(task, completed=done, total=total, failed=f"{failed} failed" if failed else "")
 
-        manifest = run_prepare(source, destination, settings, jobs=jobs, shard=part, progress=progress)
-    console.info(f"{len(manifest.videos)} videos prepared in {destination} (manifest: {manifest.path.name})")
+        try:
+            manifest = run_prepare(source, destination, settings, jobs=jobs, shard=part, progress=progress)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted; the videos finished so far are kept: run the same command again to go on"
+            ) from None
+    console.info(
+        f"{plural(manifest.encoded, 'video')} prepared, {manifest.kept} already prepared (kept), in {destination} "
+        f"(manifest: {manifest.path.name})"
+    )
     if manifest.failed:
-        raise PkdError(f"{len(manifest.failed)} videos could not be prepared; they are listed in {destination / REPORT}")
+        raise PkdError(f"{plural(len(manifest.failed), 'video')} could not be prepared (listed in {destination / REPORT})")
 
 
 def inspect(
@@ -116,14 +124,19 @@ def inspect(
     """Show a video as the networks see it: I-frame, MV and residual pictures, GOP structure, value ranges."""
     import json
 
+    from pkd_plugins.video.container import read_index
     from pkd_plugins.video.errors import UnsupportedVideo
     from pkd_plugins.video.inspection import inspect_video
-    from pkd_toolkit.api import UsageError, console
+    from pkd_toolkit.api import UsageError, console, writable_folder
 
     try:
         chosen = [int(text) for text in frames.split(",") if text.strip()]
     except ValueError:
         raise UsageError(f"--frames {frames}: expected comma-separated frame numbers, for example 5,17") from None
+    count = read_index(video).frames if chosen else 0
+    if any(not 0 <= frame < count for frame in chosen):
+        raise UsageError(f"--frames {frames}: this video's frames are numbered 0 to {count - 1} ({count} frames)")
+    writable_folder(out, "--out")
     report = inspect_video(video, chosen or None, out, accumulate=not per_frame, precision=precision.value)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -6,6 +6,7 @@ light (no torch, no av).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,7 +46,8 @@ class ClipSettings(DatasetConfig):
     cache: Literal["none", "memory"] = Field(
         default="none",
         description="memory: keep every decoded video in RAM after its first use, so later epochs do not decode again "
-        "(for small data sets; with DataLoader workers use persistent workers)",
+        "(for small data sets). Each process that loads keeps its own: with train.num_workers N, up to N copies of "
+        "the decoded split (the training workers are kept across epochs: train.persistent_workers)",
     )
     on_error: Literal["skip", "raise"] = Field(
         default="skip",
@@ -65,6 +67,12 @@ class Hmdb51Config(ClipSettings):
     splits: Path = Field(description="folder of the split files <class>_test_split<N>.txt (testTrainMulti_7030_splits)")
     split: Literal[1, 2, 3] = Field(default=1, description="which official split")
 
+    def preflight(self) -> Iterator[tuple[str, str]]:
+        """The video folder and this split's list files are there (before a run folder is made)."""
+        from pkd_plugins.video.formats import hmdb51_problems
+
+        return hmdb51_problems(self.root, self.splits, self.split)
+
 
 class Ucf101Config(ClipSettings):
     """UCF-101: videos in ``<root>/<Class>/<video>`` and the ``ucfTrainTestlist`` folder."""
@@ -73,6 +81,12 @@ class Ucf101Config(ClipSettings):
     splits: Path = Field(description="the ucfTrainTestlist folder: classInd.txt, trainlist0N.txt, testlist0N.txt")
     split: Literal[1, 2, 3] = Field(default=1, description="which official split")
 
+    def preflight(self) -> Iterator[tuple[str, str]]:
+        """The video folder and this split's list files are there (before a run folder is made)."""
+        from pkd_plugins.video.formats import ucf101_problems
+
+        return ucf101_problems(self.root, self.splits, self.split)
+
 
 class FolderConfig(ClipSettings):
     """Any folder-per-class tree, with a list file per split."""
@@ -80,6 +94,12 @@ class FolderConfig(ClipSettings):
     root: Path = Field(description="videos in <root>/<class>/<video>; classes are the sub-folders, sorted")
     train_list: Path = Field(description="train videos, one path relative to root per line (relative paths: from root)")
     test_list: Path = Field(description="test videos, one path relative to root per line (relative paths: from root)")
+
+    def preflight(self) -> Iterator[tuple[str, str]]:
+        """The video folder and both list files are there (before a run folder is made)."""
+        from pkd_plugins.video.formats import folder_problems
+
+        return folder_problems(self.root, {"train": self.train_list, "test": self.test_list})
 
 
 class SyntheticActionsConfig(ClipSettings):

@@ -125,3 +125,12 @@ def write_video(
         for frame in frames:
             writer.add(frame)
         return writer.frames
+
+
+def ignore_interrupts() -> None:
+    """Initializer of the worker processes that encode videos: Ctrl-C reaches every process of the terminal's
+    process group, and only the main process answers it (one message, the manifest saved); a worker finishes
+    the video it is writing, whole, and ends when the main process shuts the pool down."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

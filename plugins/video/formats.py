@@ -9,7 +9,7 @@ expected there.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +134,43 @@ def read_folder(root: Path, lists: dict[str, Path]) -> Listing:
             raise PkdError(f"{path}: no such list file (set the recipe's data.{name}_list)")
         listing.splits[name] = [_sample_in_class_folder(path, number, line, label_of) for number, line in _lines(path)]
     return listing
+
+
+# -- checks before a run (the dataset configs' preflight): what the readers above would trip on ----------
+
+Found = Iterator[tuple[str, str]]  # (key of the data section, message)
+
+
+def root_problems(root: Path) -> Found:
+    if not root.is_dir():
+        yield "root", f"{root}: no such folder; expected the videos there as <class>/<video> (see `pkd prepare`)"
+
+
+def hmdb51_problems(root: Path, splits: Path, split: int) -> Found:
+    yield from root_problems(root)
+    if not splits.is_dir():
+        yield "splits", f"{splits}: no such folder; expected the HMDB51 split files <class>_test_split{split}.txt there"
+    elif not any(HMDB51_SPLIT_FILE.match(p.name) and p.name.endswith(f"{split}.txt") for p in splits.iterdir()):
+        yield "splits", f"{splits}: no HMDB51 split files <class>_test_split{split}.txt in this folder"
+
+
+def ucf101_problems(root: Path, splits: Path, split: int) -> Found:
+    yield from root_problems(root)
+    if not splits.is_dir():
+        yield "splits", f"{splits}: no such folder; expected the ucfTrainTestlist files there (classInd.txt, ...)"
+        return
+    needed = ("classInd.txt", f"trainlist{split:02d}.txt", f"testlist{split:02d}.txt")
+    missing = [name for name in needed if not (splits / name).is_file()]
+    if missing:
+        yield "splits", f"{splits}: no {', no '.join(missing)} in this folder (the ucfTrainTestlist files)"
+
+
+def folder_problems(root: Path, lists: dict[str, Path]) -> Found:
+    yield from root_problems(root)
+    for name, path in lists.items():
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            yield f"{name}_list", f"{path}: no such list file"
 
 
 def video_finder(root: Path) -> Callable[[str], Path | None]:

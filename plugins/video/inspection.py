@@ -73,7 +73,9 @@ def inspect_video(
     }
     if report["problem"] is not None:
         return report
-    chosen = sorted({min(max(f, 0), index.frames - 1) for f in frames}) if frames else default_frames(index.keyframes, index.frames)
+    if frames and any(not 0 <= frame < index.frames for frame in frames):
+        raise ValueError(f"frames {list(frames)} outside 0..{index.frames - 1}")  # the command says it to users
+    chosen = sorted(set(frames)) if frames else default_frames(index.keyframes, index.frames)
     wanted = {
         "iframe": Representation("iframe"),
         "mv": Representation("mv", accumulate, precision),

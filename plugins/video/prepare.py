@@ -13,6 +13,12 @@ Names are kept, suffix included when the container can hold the codec.
   without ``--shard`` merges the shards' manifests into ``manifest.json``.
 - Unreadable or corrupt inputs are skipped and listed in ``prepare-report.txt``
   and the manifest's ``failed`` section; the run ends with status 1 when any failed.
+  How one video is encoded and judged: :mod:`pkd_plugins.video.reencoding`.
+- A destination that cannot be written (a file in the way, read-only) stops the
+  run with one message (exit status 2): the videos are not blamed for it.
+- A file already in DST that is not a whole prepared video (cut short by a
+  crash, or not the size its manifest entry says) is encoded again. An empty
+  SRC creates nothing.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkd_plugins.video.encoding import MUXERS, EncoderSettings, VideoWriter, muxer_for
+from pkd_plugins.video.encoding import MUXERS, EncoderSettings, ignore_interrupts
 from pkd_plugins.video.errors import VideoError
 from pkd_plugins.video.formats import VIDEO_SUFFIXES
-from pkd_toolkit.api import PkdError, UsageError, atomic_path, write_json, write_text
+from pkd_plugins.video.reencoding import DestinationError, Job, Outcome, encode, video_info, writing_into
+from pkd_toolkit.api import PkdError, UsageError, writable_folder, write_json, write_text
 
 MANIFEST = "manifest.json"
 REPORT = "prepare-report.txt"
@@ -58,21 +66,6 @@ class Shard:
         return items[self.number - 1 :: self.count]
 
 
-@dataclass(frozen=True)
-class Job:
-    source: Path
-    target: Path
-    name: str  # the target's path relative to DST, the manifest's key
-
-
-@dataclass
-class Outcome:
-    name: str
-    source: str
-    info: dict | None = None  # manifest entry when prepared
-    problem: str | None = None  # why it failed
-
-
 def find_videos(source_root: Path, exclude: Path | None = None) -> list[Path]:
     """Video files under ``source_root`` by suffix, sorted; hidden files and ``exclude`` are skipped."""
     found = []
@@ -100,52 +93,6 @@ def plan_jobs(source_root: Path, target_root: Path, shard: Shard) -> list[Job]:
     return shard.take(jobs)
 
 
-def video_info(path: Path, source: str) -> dict:
-    """The manifest entry of a prepared video."""
-    from pkd_plugins.video.container import read_index
-
-    index = read_index(path)
-    return {
-        "source": source,
-        "frames": index.frames,
-        "gop_starts": list(index.keyframes),
-        "bytes": path.stat().st_size,
-        "duration": round(index.duration, 3),
-        "fps": round(index.fps, 3),
-        "width": index.width,
-        "height": index.height,
-    }
-
-
-def encode(job: Job, settings: EncoderSettings, source_root: Path) -> Outcome:
-    """Re-encode one video (in a worker process); every expected failure becomes an :class:`Outcome` problem."""
-    import av
-
-    from pkd_plugins.video.container import open_video
-
-    source_name = job.source.relative_to(source_root).as_posix()
-    for stale in job.target.parent.glob(f".{job.target.name}.*.part"):  # left by a killed run
-        stale.unlink(missing_ok=True)
-    try:
-        with open_video(job.source) as container:
-            stream = container.streams.video[0]
-            declared = stream.frames
-            with atomic_path(job.target) as temporary:
-                with VideoWriter(temporary, stream.average_rate or stream.guessed_rate or 25, settings, muxer=muxer_for(job.target)) as writer:
-                    for frame in container.decode(stream):
-                        writer.add(frame)
-                if writer.frames == 0:
-                    raise VideoError(job.source, "no frame could be decoded")
-                if declared and writer.frames < declared - 1:  # off by one is common in AVI indexes
-                    raise VideoError(job.source, f"truncated or corrupt: {writer.frames} of {declared} frames decoded")
-        return Outcome(job.name, source_name, info=video_info(job.target, source_name))
-    except VideoError as error:
-        return Outcome(job.name, source_name, problem=error.problem)
-    except (av.FFmpegError, OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        return Outcome(job.name, source_name, problem=f"cannot be decoded ({reason})")
-
-
 class Manifest:
     """What this run's share of DST holds: settings, one entry per prepared video, and this run's failures.
 
@@ -159,6 +106,8 @@ class Manifest:
         self.videos: dict[str, dict] = {}
         self.failed: dict[str, str] = {}
         self.known: dict[str, dict] = {}
+        self.encoded = 0  # videos this run encoded
+        self.kept = 0  # videos prepared by an earlier run, left as they were
         for path in sorted(target_root.glob("manifest*.json")):
             self._merge(path)
 
@@ -178,6 +127,7 @@ class Manifest:
         write_json(
             self.path,
             {"format": MANIFEST_FORMAT, "settings": self.settings, "videos": dict(sorted(self.videos.items())), "failed": self.failed},
+            durable=True,
         )
 
 
@@ -201,20 +151,14 @@ def prepare(
     if target_root.resolve() == source_root.resolve():
         raise UsageError(f"{target_root}: DST must differ from SRC")
     source_root = source_root.resolve()  # the planned jobs name resolved files (e.g. SRC given as ../videos)
-    target_root.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(target_root, shard, settings)
     planned = plan_jobs(source_root, target_root, shard)
-    if not planned:
-        raise UsageError(f"{source_root}: no video files found (suffixes: {', '.join(VIDEO_SUFFIXES)})")
-    todo = []
-    for job in planned:
-        if not job.target.is_file():
-            todo.append(job)
-        elif job.name in manifest.known:
-            manifest.videos[job.name] = manifest.known[job.name]
-        else:  # finished, but the run stopped before recording it
-            manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
-    done, total = len(planned) - len(todo), len(planned)
+    if not planned:  # before DST is made: an empty source creates nothing
+        raise UsageError(f"{source_root}: no video files found (suffixes: {', '.join(VIDEO_SUFFIXES)}); nothing was prepared")
+    writable_folder(target_root, "the destination")
+    manifest = Manifest(target_root, shard, settings)
+    todo = [job for job in planned if not _already_prepared(job, manifest, source_root)]
+    manifest.kept = len(planned) - len(todo)
+    done, total = manifest.kept, len(planned)
     if progress:
         progress(done, total, 0)
     last_save = time.monotonic()
@@ -223,17 +167,44 @@ def prepare(
             done += 1
             if outcome.info is not None:
                 manifest.videos[outcome.name] = outcome.info
+                manifest.encoded += 1
             else:
                 manifest.failed[outcome.source] = outcome.problem or "unknown problem"
             if progress:
                 progress(done, total, len(manifest.failed))
             if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
-                manifest.save()
+                _record(manifest, target_root)
                 last_save = time.monotonic()
-    finally:  # also when interrupted: what finished is recorded
+    except BaseException:  # also when interrupted: what finished is recorded, if the destination lets us
+        with suppress(OSError, DestinationError):
+            _record(manifest, target_root)
+        raise
+    _record(manifest, target_root)
+    return manifest
+
+
+def _already_prepared(job: Job, manifest: Manifest, source_root: Path) -> bool:
+    """True when ``job``'s target is a whole prepared video (then recorded in the manifest); a file left corrupt
+    (cut short by a crash, or not the size the manifest says) is encoded again."""
+    if not job.target.is_file():
+        return False
+    known = manifest.known.get(job.name)
+    if known is not None:
+        if known.get("bytes") == job.target.stat().st_size:
+            manifest.videos[job.name] = known
+            return True
+        return False
+    try:  # finished, but the run stopped before recording it
+        manifest.videos[job.name] = video_info(job.target, job.source.relative_to(source_root).as_posix())
+    except VideoError:
+        return False
+    return True
+
+
+def _record(manifest: Manifest, target_root: Path) -> None:
+    with writing_into(manifest.path):
         manifest.save()
         _write_report(target_root / REPORT, manifest.failed)
-    return manifest
 
 
 def _run(todo: list[Job], settings: EncoderSettings, source_root: Path, jobs: int) -> Iterator[Outcome]:
@@ -241,7 +212,7 @@ def _run(todo: list[Job], settings: EncoderSettings, source_root: Path, jobs: in
         for job in todo:
             yield encode(job, settings, source_root)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts) as pool:
         pending: set[Future] = set()
         queue = iter(todo)
         try:
@@ -264,4 +235,9 @@ def _write_report(path: Path, failed: dict[str, str]) -> None:
         path.unlink(missing_ok=True)
         return
     lines = [f"{source}: {problem}" for source, problem in sorted(failed.items())]
-    write_text(path, f"{len(failed)} videos could not be prepared:\n" + "\n".join(lines) + "\n")
+    write_text(path, f"{plural(len(failed), 'video')} could not be prepared:\n" + "\n".join(lines) + "\n")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 video``, ``2 videos``, ``0 videos``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

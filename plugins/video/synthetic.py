@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pkd_plugins.video.encoding import EncoderSettings, write_video
+from pkd_plugins.video.encoding import EncoderSettings, ignore_interrupts, write_video
 from pkd_plugins.video.scenes import APPEARANCES, MOTIONS, SceneSettings, render
-from pkd_toolkit.api import PkdError, atomic_path, write_text
+from pkd_toolkit.api import PkdError, atomic_path, writable_folder, write_text
 
 MARKER = "synthetic.json"
 TRAIN_FRACTION = 0.7  # HMDB51's 70/30 splits
@@ -104,7 +104,8 @@ def generate(root: Path, spec: SyntheticSpec, *, jobs: int = 1, progress: Callab
     jobs = min(jobs, len(todo) // 16)  # starting a process costs about as much as rendering a dozen small videos
     if jobs > 1:
         # spawn: the caller may be a process with torch's threads running, where fork is unsafe
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, initializer=ignore_interrupts) as pool:
             for _ in pool.map(_render_one, *zip(*[(spec, c, n, p) for c, n, p in todo], strict=True)):
                 done += 1
                 if progress:
@@ -148,4 +149,5 @@ def ensure_generated(
                 "choose another data.root or delete that folder"
             )
         return
+    writable_folder(root, "the data set")
     generate(Path(root), spec, jobs=jobs, progress=progress)

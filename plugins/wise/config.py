@@ -16,8 +16,8 @@ class OrderedEnsemblerConfig(ComponentConfig):
 
     label: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-        description="names this ensemble in reports, state files and early_exit.ensemblers; "
+        description="names this ensemble in reports, state files and early_exit.ensemblers (the core checks that "
+        "it can name a file); "
         "default: the component name (give one when the recipe lists a component twice)",
     )
     order: list[str] | None = Field(

@@ -117,7 +117,7 @@ class FusionEnsembler(LinearEnsembler):
 
 
 class WiseEnsembler(LinearEnsembler):
-    """WISE: a weight per (stage, earlier exit), fitted on the train split (REFERENCE.md section 4)."""
+    """WISE: a weight per (stage, earlier exit), fitted on the train split (docs/methods.md, "WISE")."""
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)

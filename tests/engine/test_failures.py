@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pkd_toolkit.api import hookimpl
+from pkd_toolkit.engine.loaders import available_cpus
 from pkd_toolkit.engine.stages import Objective, SchedulePlan, Stage
 from pkd_toolkit.recipe.settings import ExitScheduleConfig
 
@@ -65,8 +66,8 @@ def test_a_run_folder_that_cannot_be_written(cli, tiny_recipe, toy_plugins, tmp_
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = cli("run", tiny_recipe(), "--set", f"output_dir={blocker}/runs", plugins=toy_plugins)
-    assert result.code == 1
-    assert "cannot write the run folder" in result.err and str(blocker) in result.err
+    assert result.code == 2
+    assert "cannot create the run folder: Not a directory" in result.err and str(blocker) in result.err
 
 
 @pytest.mark.slow
@@ -74,10 +75,13 @@ def test_resuming_with_a_checkpoint_of_another_recipe_is_refused(cli, tiny_recip
     recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
     assert cli("run", recipe, plugins=toy_plugins).code == 0
     (run_dir,) = run_dirs(tmp_path / "runs")
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
     result = cli("run", recipe, "--set", "backbones.optimizer.lr=0.1", "--resume", run_dir, plugins=toy_plugins)
     assert result.code == 2
     message = " ".join(result.err.split())
-    assert "written by a different recipe: backbones.optimizer.lr: 0.003 in the checkpoint, 0.1 now" in message
+    assert "recipe.yaml: written by a different recipe: backbones.optimizer.lr: 0.003 in recipe.yaml, 0.1 now" in message
+    after = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    assert after == before  # run.log, recipe.yaml, everything: the finished run is left as it was
 
 
 @pytest.mark.slow
@@ -97,3 +101,17 @@ def test_switch_epochs_must_fit_the_teachers(cli, tiny_recipe, toy_plugins):
     result = cli("validate", tiny_recipe(), "--set", "schedules.1.switch_epochs=[1]", plugins=toy_plugins)
     assert result.code == 2
     assert "switch_epochs needs 2 epoch(s) for 3 teachers, got 1" in result.err
+
+
+@pytest.mark.slow
+def test_sync_bn_on_one_process_and_more_workers_than_cpus_are_told_and_the_run_trains(cli, tiny_recipe, toy_plugins):
+    cpus = available_cpus()
+    recipe = tiny_recipe(backbone_epochs=1, exit_epochs=1)
+    result = cli("run", recipe, "--set", "train.sync_bn=true", "--set", f"train.num_workers={cpus + 1}", plugins=toy_plugins)
+    assert result.code == 0, result.err
+    message = " ".join(result.err.split())
+    assert "note: train.sync_bn is on but the run has one process: its batch norms are left as they are" in message
+    assert (
+        f"warning: train.num_workers is {cpus + 1}, more than the {cpus} CPUs this process may use; using {cpus} workers"
+        in message
+    )

@@ -56,6 +56,7 @@ def test_a_killed_run_resumed_ends_with_the_same_results(tiny_recipe, toy_enviro
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert not (killed / "report.json").exists(), "the run finished before it could be killed"
+    assert (killed / "run.lock").read_text().strip() == str(process.pid)  # a stale lock: it must not block --resume
     at_kill = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
     resumed = subprocess.run(
         [*PKD, "run", str(recipe), "--resume", str(killed)], env=toy_environment, capture_output=True, text=True

@@ -44,7 +44,7 @@ def test_resnet50_with_the_published_ics_costs_what_the_paper_publishes(timm_bac
 
 
 def test_the_published_resnet18_costs_are_the_mv_network_s_with_a_7x7_conv_at_ic2(timm_backbone):
-    """REFERENCE.md lists a 3x3 conv at IC2; the published 1.97 GMACs there need the 7x7 (padding 1) of IC1."""
+    """docs/methods.md lists a 3x3 conv at IC2; the published 1.97 GMACs there need the 7x7 (padding 1) of IC1."""
     listed = [{"at": 1, "kernel_size": 7, "padding": 1}, {"at": 2}, {"at": 3}]
     as_published = [{"at": 1, "kernel_size": 7, "padding": 1}, {"at": 2, "kernel_size": 7, "padding": 1}, {"at": 3}]
     published = [1.09, 1.97, 2.49, 2.90]

@@ -123,3 +123,18 @@ def test_curves_confusion_matrices_and_tensorboard_are_beside_the_report_and_lin
     for path in linked:
         assert (run_dir / path).read_bytes().startswith(b"\x89PNG") and f"]({path})" in markdown, path
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_every_file_of_a_run_folder_has_the_permissions_of_the_umask(finished_run):
+    """Colleagues on a shared machine read run folders like any other file of the user's (0644 under umask 022)."""
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    files = [path for path in finished_run.dir.rglob("*") if path.is_file()]
+    written = {path.relative_to(finished_run.dir).as_posix() for path in files}
+    assert {"recipe.yaml", "checkpoints/last.pt", "report.json", "scores/pkd/test.npz"} <= written
+    wrong = {name: oct(stat.S_IMODE((finished_run.dir / name).stat().st_mode)) for name in written
+             if stat.S_IMODE((finished_run.dir / name).stat().st_mode) != 0o666 & ~mask}  # fmt: skip
+    assert not wrong

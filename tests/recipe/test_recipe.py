@@ -110,7 +110,8 @@ def test_overrides_apply_before_validation(write, toy_plugins):
         ("data.classes.x=1", "data.classes is a value (4), not a section with keys"),
         ("train.batch_size", "expected KEY.PATH=VALUE"),
         ("train..amp=1", "expected KEY.PATH=VALUE"),
-        ("seed=!!python/object/apply:os.getcwd []", "the value is not valid YAML"),
+        ("seed=!!python/object/apply:os.getcwd []", "the YAML tag '!!python/object/apply:os.getcwd' is not allowed"),
+        ("seed=[1, 2", "malformed YAML"),
     ],
 )
 def test_bad_override_paths(cli, write, toy_plugins, override, expected):

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from pkd_plugins.exit_heads.config import LightExitConfig, PaperICConfig
 from pkd_plugins.exit_heads.heads import build_light_exit, build_paper_ic
 
-# REFERENCE.md section 2: the convs of the published ICs, as recipe options.
+# docs/methods.md, "Early exits": the convs of the published ICs, as recipe options.
 PUBLISHED = {
     "resnet18": [({"kernel_size": 7, "padding": 1}, 64, (64, 7, 1)), ({}, 128, (128, 3, 1)), ({}, 256, (256, 3, 1))],
     "resnet50": [

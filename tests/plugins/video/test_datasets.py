@@ -232,3 +232,42 @@ def test_the_documented_recipe_sections_validate(tmp_path):
 def test_dataset_building_is_cheap(registry, tmp_path):
     dataset = build(registry, "datasets", "ucf101", root=tmp_path / "none", splits=tmp_path / "none")
     assert dataset.input_size == (224, 224)  # no disk access: the folders do not exist
+
+
+def test_the_memory_cache_works_with_the_engines_kept_workers_each_keeping_its_own(tiny_synthetic, tmp_path, monkeypatch):
+    """Each worker decodes a video at most once over all epochs; new workers every epoch would decode it every epoch."""
+    from pathlib import Path
+
+    from pkd_plugins.video.bad_videos import BadVideoLog
+    from pkd_plugins.video.config import SyntheticActionsConfig
+    from pkd_plugins.video.datasets import ClipDataset, VideoEntry
+    from pkd_plugins.video.modalities import Representation
+    from pkd_plugins.video.representations import DecodedVideo
+    from pkd_toolkit.engine.loaders import TrainBatches
+    from pkd_toolkit.engine.runtime import Runtime
+    from pkd_toolkit.recipe.settings import TrainSettings
+
+    log = tmp_path / "decoded.txt"
+    decode = DecodedVideo.decode.__func__
+
+    def counted(cls, path, wanted, index=None):
+        with open(log, "a") as handle:  # the workers are other processes: count in a file
+            handle.write(f"{Path(path).name}\n")
+        return decode(cls, path, wanted, index)
+
+    monkeypatch.setattr(DecodedVideo, "decode", classmethod(counted))
+    videos = sorted((tiny_synthetic / "videos").rglob("*.avi"))[:6]
+    settings = SyntheticActionsConfig(root=tiny_synthetic, size=32, segments=2, cache="memory")
+    wanted = {"iframe": Representation("iframe"), "mv": Representation("mv")}
+    split = ClipDataset([VideoEntry(v.name, v, 0) for v in videos], wanted, settings, True, BadVideoLog(), {})
+
+    def decoded_in_three_epochs(keep: bool) -> int:
+        log.write_text("")
+        train = TrainSettings(batch_size=2, persistent_workers=keep)
+        batches = TrainBatches(split, train, Runtime(torch.device("cpu")), workers=2)
+        for epoch in range(3):
+            assert sum(len(b["label"]) for b in batches.epoch(epoch)) == 6
+        return len(log.read_text().splitlines())
+
+    assert decoded_in_three_epochs(keep=True) <= 2 * 6  # at most once per worker and video
+    assert decoded_in_three_epochs(keep=False) == 3 * 6  # every epoch's new workers start empty

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import numpy as np
@@ -58,3 +60,11 @@ def test_inspect_lines_are_whole_when_piped_into_a_narrow_width(cli, known_motio
     assert result.code == 0, result.err
     pictures = [line for line in result.out.splitlines() if line.startswith("frame 1")]
     assert len(pictures) == 2 and all(line.endswith(".png") for line in pictures)
+
+
+@pytest.mark.parametrize("frames", ["99999", "5,24", "-1"])
+def test_inspect_names_the_valid_frame_range_instead_of_clamping(cli, known_motion, tmp_path, frames):
+    result = cli("inspect", known_motion.path, "--frames", frames, "--out", tmp_path / "pictures")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"--frames {frames}: this video's frames are numbered 0 to 23 (24 frames)" in result.err
+    assert not list((tmp_path / "pictures").glob("*.png"))

@@ -9,7 +9,7 @@ import pytest
 
 from pkd_plugins.video import prepare as prepare_module
 from pkd_plugins.video.container import read_index
-from pkd_plugins.video.encoding import EncoderSettings, write_video
+from pkd_plugins.video.encoding import EncoderSettings, VideoWriter, write_video
 
 from .conftest import moving_square, shared, write_b_frame_video
 
@@ -38,7 +38,7 @@ def test_prepare_writes_the_training_format_and_reports_failures(cli, source_tre
     target = tmp_path / "out"
     result = cli("prepare", source_tree, target, "--size", "64x48", "--jobs", "1")
     assert result.code == 1
-    assert f"1 videos could not be prepared; they are listed in {target / 'prepare-report.txt'}" in result.err
+    assert f"1 video could not be prepared (listed in {target / 'prepare-report.txt'})" in result.err
     assert "golf/broken.avi: not a readable video file" in (target / "prepare-report.txt").read_text()
     assert prepared_names(target) == sorted(NAMES[:3])  # names and layout kept
     manifest = json.loads((target / "manifest.json").read_text())
@@ -74,7 +74,7 @@ def test_a_second_run_skips_finished_files_and_redoes_missing_ones(source_tree, 
 
 def test_an_interrupted_run_leaves_no_half_file_and_records_what_finished(source_tree, tmp_path, monkeypatch):
     target = tmp_path / "out"
-    original = prepare_module.VideoWriter.add
+    original = VideoWriter.add
     calls = {"count": 0}
 
     def add_then_stop(self, frame):
@@ -83,7 +83,7 @@ def test_an_interrupted_run_leaves_no_half_file_and_records_what_finished(source
             raise KeyboardInterrupt
         original(self, frame)
 
-    monkeypatch.setattr(prepare_module.VideoWriter, "add", add_then_stop)
+    monkeypatch.setattr(VideoWriter, "add", add_then_stop)
     with pytest.raises(KeyboardInterrupt):
         prepare_module.prepare(source_tree, target, EncoderSettings(width=64, height=48))
     files = [p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()]
@@ -146,3 +146,17 @@ def test_a_relative_source_folder_is_prepared(source_tree, tmp_path, monkeypatch
     (tmp_path / "videos" / "brush_hair" / "b-frames.mp4").unlink()
     manifest = prepare_module.prepare(relative, tmp_path / "out", EncoderSettings(width=64, height=48))
     assert list(manifest.videos) == ["brush_hair/clip (1)+take!.avi"] and not manifest.failed
+
+
+def test_prepared_videos_and_the_manifest_have_the_permissions_of_the_umask(source_tree, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        prepare_module.prepare(source_tree, tmp_path / "out", EncoderSettings(width=64, height=48))
+    finally:
+        os.umask(previous)
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"manifest.json", "prepare-report.txt", "clip (1)+take!.avi"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o644" for p in written}
