@@ -6,8 +6,8 @@
 A thin caller of the toolkit's own commands: ``pkd run quickstart --seeds
 0,1,2 --run-dir OUT`` (the data set is the same for every seed: only
 initialisation, sampling and augmentation change), which writes one run
-folder per seed and the mean and spread over seeds (``OUT/seeds.md``, the
-tables the README shows, and ``OUT/seeds.json``); this script adds the
+folder per seed and the mean and spread over seeds (``seeds.md`` in OUT, the
+tables the README shows, and ``seeds.json``); this script adds the
 README's plot of the PKD exits' early-exit curve. With ablations (the default)
 every run also trains, in lockstep with ``ce`` and ``pkd`` (the same batches,
 the same frozen backbones), the PKD variants listed in ``ABLATIONS``, each

@@ -21,6 +21,7 @@ from pkd_toolkit import atomic
 from pkd_toolkit.data.validation import has_validation, with_validation
 from pkd_toolkit.engine import checkpoint
 from pkd_toolkit.engine.assembly import assemble
+from pkd_toolkit.engine.loaders import resolve_workers
 from pkd_toolkit.engine.monitor import Monitor
 from pkd_toolkit.engine.runtime import start_runtime, stop_runtime
 from pkd_toolkit.engine.scoring import write_score_files
@@ -28,9 +29,11 @@ from pkd_toolkit.errors import PkdError, UsageError
 from pkd_toolkit.pipeline.provenance import run_provenance
 from pkd_toolkit.plugin.manager import Plugins
 from pkd_toolkit.recipe.loading import dump_recipe
+from pkd_toolkit.recipe.resuming import check_same_recipe
 from pkd_toolkit.report.build import build_report
 from pkd_toolkit.run_folder.derived import new_output_folder, retest_folder
 from pkd_toolkit.run_folder.layout import CHECKPOINTS_DIR, RECIPE_FILE, best_checkpoint, last_checkpoint, score_path
+from pkd_toolkit.run_folder.lock import RunLock
 from pkd_toolkit.run_folder.opening import load_run_recipe
 from pkd_toolkit.run_folder.run import Run
 from pkd_toolkit.scores.files import ScoreSet
@@ -77,9 +80,10 @@ def retest(
     state = checkpoint.load(path)
     if "model" not in state or "position" not in state:
         raise UsageError(f"{path}: not a checkpoint of a pkd-toolkit run (no model and position in it)")
-    checkpoint.check_same_recipe(
+    check_same_recipe(
         path, state.get("recipe", {}), trained.model_dump(mode="json"), "test it from the run folder that wrote it"
     )
+    RunLock(run_dir).check_free()  # its checkpoints and score files are read: not while a run writes them
     label = Path(checkpoint_name).stem if checkpoint_name not in ("last", "best") else checkpoint_name
     folder = new_output_folder(out, "--out") if out is not None else retest_folder(run_dir, label)
     final = path.resolve() == last_checkpoint(run_dir).resolve() and bool(state.get("complete"))
@@ -94,9 +98,14 @@ def retest(
             raise PkdError(f"{path}: does not fit the run's recipe ({str(error).strip().splitlines()[0]})") from None
         assembly.model.to(runtime.device).eval()
         folder.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(folder / RECIPE_FILE, dump_recipe(recipe))
-        run = Run(folder, recipe, plugins, command=command, overrides=list(overrides))
-        report = _score_and_report(run, run_dir, state, path, final, assembly, dataset, classes, runtime, list(ignored))
+        run = Run(folder, recipe, plugins, command=command, overrides=list(overrides), lock=RunLock(folder).acquire())
+        try:
+            atomic.write_text(folder / RECIPE_FILE, dump_recipe(recipe))
+            report = _score_and_report(
+                run, run_dir, state, path, final, assembly, dataset, classes, runtime, list(ignored)
+            )
+        finally:
+            run.close()
     finally:
         stop_runtime(runtime)
     return folder, report
@@ -110,7 +119,9 @@ def _score_and_report(run, run_dir, state, path, final, assembly, dataset, class
         # The run's train (and validation) scores come from these very weights when the checkpoint is its final one.
         kept = ("train", "val") if has_validation(dataset) else ("train",)
         final = final and all(score_path(run_dir, s, split).is_file() for s in assembly.scored() for split in kept)
-        score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, ("test",) if final else None)
+        workers = resolve_workers(run.recipe.train.num_workers, runtime).count
+        splits = ("test",) if final else None
+        score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, workers, splits)
         if final:
             for schedule, sets in score_sets.items():
                 sets.update({split: ScoreSet.load(score_path(run_dir, schedule, split)) for split in kept})
