@@ -99,7 +99,7 @@ def test_a_checkpoint_of_another_recipe_is_refused(cli, toy_plugins, run_copy, t
     code, err = bad(cli, toy_plugins, run_copy, "--checkpoint", foreign)
     assert code == 2 and err.count("error:") == 1
     assert (
-        f"{foreign}: written by a different recipe: seed: 11 in the checkpoint, 3 now; test it from the run folder"
+        f"{foreign}: written by a different recipe: seed: 11 in other-run.pt, 3 now; test it from the run folder"
         in err
     )
     assert not (run_copy / "tests").exists()
