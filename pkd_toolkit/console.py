@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 out = Console(highlight=False)
@@ -22,3 +22,15 @@ def warning(message: str) -> None:
 
 def info(message: str) -> None:
     err.print(Text(message, style="dim"), soft_wrap=True)
+
+
+PIPED_WIDTH = 10_000
+"""Width of tables written to a pipe or file: as wide as their content, never cut at rich's default 80 columns."""
+
+
+def print_table(table: RenderableType) -> None:
+    """Print a table on stdout: fitted to the terminal, or at its full width when stdout is not one."""
+    if out.is_terminal:
+        out.print(table)
+    else:  # rich caps a print's width at the console's, so a console as wide as the content is needed
+        Console(highlight=False, width=PIPED_WIDTH).print(table)

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from pkd_toolkit import __version__, console
-from pkd_toolkit.cli.options import plugins_of
+from pkd_toolkit.cli.options import plugins_of, remember_arguments
 from pkd_toolkit.errors import Interrupted, PkdError
 from pkd_toolkit.plugin.manager import Plugins, load_plugins
 
@@ -28,9 +28,12 @@ DEBUG_ENV = "PKD_DEBUG"
 # Each module defines register(cli); kept apart so a command's imports stay its own.
 CORE_COMMAND_MODULES = (
     "pkd_toolkit.cli.recipes",
+    "pkd_toolkit.cli.recipe_library",
     "pkd_toolkit.cli.plugins",
     "pkd_toolkit.cli.summary",
     "pkd_toolkit.cli.evaluate",
+    "pkd_toolkit.cli.retest",
+    "pkd_toolkit.cli.compare",
     "pkd_toolkit.cli.predict",
 )
 
@@ -40,7 +43,7 @@ def build_cli(plugins: Plugins) -> typer.Typer:
         name="pkd",
         help="Knowledge distillation for action recognition on compressed video.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,  # typer's --install-completion and --show-completion
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
@@ -70,6 +73,7 @@ def _main_options(
 
 def main(argv: list[str] | None = None, *, plugins: Plugins | None = None) -> None:
     """Run ``pkd`` with ``argv`` (default: the process's arguments) and ``plugins`` (default: the installed ones)."""
+    remember_arguments(sys.argv[1:] if argv is None else [str(argument) for argument in argv])
     try:
         plugins = plugins if plugins is not None else load_plugins()
         command = typer.main.get_command(build_cli(plugins))

@@ -36,7 +36,7 @@ def list_plugins(
             Text(components or ("(hooks: " + ", ".join(info.hooks) + ")" if info.hooks else "")),
             Text(("skipped: " if info.skipped else "") + (info.error or ""), style="red"),
         )
-    console.out.print(table)
+    console.print_table(table)
 
 
 def register(cli: typer.Typer) -> None:

@@ -62,7 +62,7 @@ def _print(results: list[dict[str, Any]], schedule: str, label: str, threshold: 
         table.add_row(
             result["video"], classes, result["exit"], f"{result['stage']}/{result['stages']}", f"{result['gmacs']:.2f}"
         )
-    console.out.print(table)
+    console.print_table(table)
 
 
 def register(cli: typer.Typer) -> None:

@@ -29,8 +29,10 @@ def summary(
         typer.echo(json.dumps({"networks": networks}, indent=2))
         return
     for network in networks:
-        console.out.print(_table(network))
-    console.out.print("params and GMACs are cumulative: the backbone up to the exit's stage and every head run so far")
+        console.print_table(_table(network))
+    console.out.print(
+        "params and GMACs are cumulative: the backbone up to the exit's stage and every head run so far", soft_wrap=True
+    )
 
 
 def _table(network: dict[str, Any]) -> Table:

@@ -1,8 +1,9 @@
-"""What a run tells: a log file, metrics as JSON lines (and TensorBoard when installed), progress.
+"""What a run tells: a log file, metrics as JSON lines and TensorBoard scalars, progress.
 
 On a terminal the batches of an epoch show as a rich progress bar; otherwise
-(CI, a cluster job's log file) each epoch is one plain line. Only rank 0
-writes files or prints.
+(CI, a cluster job's log file, ``| tee``) plain progress lines appear every
+30 seconds (:mod:`pkd_toolkit.engine.progress`), and every epoch ends with one
+line. Progress lines always go to run.log. Only rank 0 writes files or prints.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from pkd_toolkit import console
 from pkd_toolkit.atomic import write_json, write_text
+from pkd_toolkit.engine.progress import Cadence, Tracker
 from pkd_toolkit.run_folder.layout import LOG_FILE, METRICS_FILE, NOTES_FILE, TENSORBOARD_DIR
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ class Monitor:
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         self._writer = None
+        self.cadence = Cadence.from_env()
         if enabled:
             handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
@@ -85,24 +86,24 @@ class Monitor:
             kept.append(json.dumps(last_record, allow_nan=True))
         write_text(path, "".join(f"{line}\n" for line in kept))
 
-    def progress(self, items: Iterable[T], total: int, description: str) -> Iterator[T]:
-        """Iterate ``items``, with a progress bar on a terminal."""
-        if not (self.enabled and console.err.is_terminal):
-            yield from items
-            return
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
+    def track(self, items: Iterable[T], total: int, description: str, *, summary: bool = False) -> Tracker[T]:
+        """Iterate ``items`` showing progress (call ``advance`` after each); ``summary``: end with one line
+        of clips, time and throughput."""
+        return Tracker(
+            items,
+            total,
+            description,
+            log=self._progress_line,
+            live=self.enabled and console.err.is_terminal,
+            cadence=self.cadence,
+            summary=self.info if summary else None,
         )
-        with Progress(*columns, console=console.err, transient=True) as bar:
-            task = bar.add_task(description, total=total, status="")
-            for item in items:
-                yield item
-                bar.update(task, advance=1)
+
+    def _progress_line(self, message: str) -> None:
+        """A progress line: into run.log, and on stderr when no live bar shows it."""
+        if self.enabled:
+            self.logger.info(message)
+            console.err.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         for handler in list(self.logger.handlers):
@@ -115,17 +116,22 @@ class Monitor:
 def _tensorboard_writer(run_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # the optional extra is not installed
+    except ImportError:  # a dependency, but an environment may lack it: the run goes on without
+        console.warning("TensorBoard is not installed (pip install tensorboard): the run writes no TensorBoard scalars")
         return None
     return SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))
 
 
 def epoch_summary(metrics: dict[str, float]) -> str:
-    """One line for the console: losses per objective, the evaluation's top-1, time (metrics.jsonl has the rest)."""
+    """One line for the console: losses per objective, the periodic evaluation (its split and what it averages),
+    time and throughput (metrics.jsonl has the rest)."""
     parts = [f"{key.removeprefix('loss/')} {value:.4g}" for key, value in metrics.items() if key.startswith("loss/")]
     for split in ("val", "test"):
         if f"{split}_top1" in metrics:
-            parts.append(f"{split} top-1 {100 * metrics[f'{split}_top1']:.2f} (mean of the stage's exits)")
+            exits = metrics.get(f"{split}_exits", 0)
+            parts.append(f"{split} top-1, mean of {exits:.0f} exits {100 * metrics[f'{split}_top1']:.2f}")
     if "seconds" in metrics:
         parts.append(f"{metrics['seconds']:.1f} s")
+    if "clips_per_second" in metrics:
+        parts.append(f"{metrics['clips_per_second']:.1f} clips/s")
     return "  ".join(parts)

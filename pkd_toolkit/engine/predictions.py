@@ -42,15 +42,19 @@ def predict(
     modalities: Mapping[str, str],
     monitor: Monitor,
     description: str,
+    *,
+    summary: bool = False,
 ) -> Predictions | None:
     """``networks`` maps a key to (network name, network); networks sharing a backbone share its passes.
 
-    Returns the split's predictions in rank 0, None in the other processes.
+    Returns the split's predictions in rank 0, None in the other processes; ``summary``: log a line with the
+    clips, time and throughput when done.
     """
     for _, network in networks.values():
         network.eval()
     collected = _Collected()
-    for batch in monitor.progress(loader, len(loader), description):
+    batches = monitor.track(loader, len(loader), description, summary=summary)
+    for batch in batches:
         context = StepContext(batch, -1, modalities, runtime.device)
         with runtime.autocast():
             outputs = {
@@ -61,6 +65,7 @@ def predict(
         ids = torch.stack([batch["index"], torch.as_tensor(batch["label"])]).to(runtime.device)
         for part_ids, part_logits in _to_main(ids, outputs, runtime):
             collected.add(part_ids, part_logits)
+        batches.advance(len(batch["label"]))
     return collected.predictions(list(networks)) if runtime.is_main else None
 
 

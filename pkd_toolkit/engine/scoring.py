@@ -3,7 +3,7 @@ when the recipe carves one, and the test split."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pkd_toolkit.data.protocol import Dataset
@@ -27,8 +27,10 @@ def write_score_files(
     runtime: Runtime,
     monitor: Monitor,
     workers: int,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, dict[str, ScoreSet]]:
-    """Per-exit logits of every split (the train split with test-time transforms), for every schedule.
+    """Per-exit logits of every split (the train split with test-time transforms), or of ``splits``, for every
+    schedule.
 
     Rank 0 writes and returns them; the other processes return empty sets.
     """
@@ -38,10 +40,13 @@ def write_score_files(
     costs = _exit_costs(keyed, assembly, modalities, dataset.input_size)
     network_modality = {name: assembly.modality_of(name) for name in run.recipe.networks}
     results: dict[str, dict[str, ScoreSet]] = {label: {} for label in scored}
-    for split in ("train", "val", "test") if has_validation(dataset) else ("train", "test"):
+    if splits is None:
+        splits = ("train", "val", "test") if has_validation(dataset) else ("train", "test")
+    for split in splits:
         data = dataset.split(split, modalities=modalities, training=False)
         loader = eval_loader(data, run.recipe.train, runtime, workers)
-        predictions = predict(keyed, loader, runtime, network_modality, monitor, f"scores {split}")
+        description = f"score files, {split} split"
+        predictions = predict(keyed, loader, runtime, network_modality, monitor, description, summary=True)
         if predictions is None:  # not rank 0: its share went there
             continue
         videos = list(dataset.videos(split))

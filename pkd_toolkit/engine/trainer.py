@@ -117,6 +117,8 @@ class Trainer:
             scaler.load_state_dict(state["scaler"])
             best = state.get("best")
         self.monitor.info(f"stage {stage.name}: {stage.epochs} epochs, objectives {', '.join(optimizers)}")
+        if stage.evaluate and self.settings.eval_every:
+            self.monitor.info(f"stage {stage.name}: {self._evaluation_meaning(stage)}")
         metrics: dict[str, float] = {}
         for epoch in range(start_epoch, stage.epochs):
             started = time.time()
@@ -138,7 +140,8 @@ class Trainer:
                 self.monitor.record(record, step=epoch + 1)
                 if improved:
                     self._copy_best(stage)
-            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {epoch_summary(metrics)}")
+            summary = epoch_summary(metrics)
+            self.monitor.info(f"{stage.name} epoch {epoch + 1}/{stage.epochs}  {summary}")
             self.run.hook.pkd_epoch_end(run=self.run, stage=stage, epoch=epoch + 1, metrics=metrics)
         self.run.hook.pkd_stage_end(run=self.run, stage=stage, metrics=metrics)
 
@@ -154,7 +157,8 @@ class Trainer:
             raise PkdError(f"stage {stage.name}: the train split has no complete batch; lower train.batch_size")
         sums: dict[str, float] = {}
         samples = 0
-        for batch in self.monitor.progress(loader, len(loader), f"{stage.name} {epoch + 1}/{stage.epochs}"):
+        batches = self.monitor.track(loader, len(loader), f"{stage.name} epoch {epoch + 1}/{stage.epochs}")
+        for batch in batches:
             context = StepContext(batch, epoch, self.modalities, self.runtime.device)
             with self.runtime.autocast():
                 losses = step(context)
@@ -165,11 +169,15 @@ class Trainer:
             samples += len(context.labels)
             for name, value in {**{f"loss/{k}": float(v.detach()) for k, v in losses.items()}, **context.metrics}.items():
                 sums[name] = sums.get(name, 0.0) + value
+            batches.advance(len(context.labels), loss=float(total.detach()))
         steps = len(loader)
         metrics = mean_over_processes({name: value / steps for name, value in sums.items()}, self.runtime)
         for objective in active:
             metrics[f"lr/{objective.name}"] = optimizers[objective.name].param_groups[0]["lr"]
         metrics["samples"] = float(samples * self.runtime.world_size)
+        # Throughput of every process together; the wait for data is this process's (rank 0's on the console).
+        metrics["clips_per_second"] = batches.clips_per_second * self.runtime.world_size
+        metrics["data_wait_seconds"] = batches.data_wait
         return metrics
 
     def _step_function(self, stage_index: int, active: list[Objective]) -> StepFunction:
@@ -194,19 +202,33 @@ class Trainer:
         every = self.settings.eval_every
         return bool(stage.evaluate) and every > 0 and ((epoch + 1) % every == 0 or epoch + 1 == stage.epochs)
 
+    def _evaluation_meaning(self, stage: Stage) -> str:
+        """What the periodic evaluation of ``stage`` measures and what it decides, in words, for the log."""
+        exits = sum(len(network.exit_names) for network in stage.evaluate.values())
+        measured = (
+            f"every {self.settings.eval_every} epoch(s), top-1 on the {self.splits.evaluation_name} split of each of "
+            f"{exits} exits of {len(stage.evaluate)} network(s) (heads frozen in this stage included)"
+        )
+        if self.splits.select_best:
+            return f"{measured}; their mean picks checkpoints/{best_checkpoint(self.run.dir, stage.name).name}"
+        return f"{measured}; for the log only: no checkpoint is chosen on it"
+
     def _evaluate(self, stage: Stage) -> dict[str, float]:
+        """``<split>/<network key>/<exit>``: each exit's top-1 on the evaluated split; ``<split>_top1``: their
+        mean, every exit of every evaluated network counted once (``<split>_exits`` of them)."""
         networks = {key: (key.split("/")[-1], network) for key, network in stage.evaluate.items()}
         split = self.splits.evaluation_name
         loader = eval_loader(self.splits.evaluation, self.settings, self.runtime, self.workers)
-        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, f"{stage.name} {split}")
+        description = f"{stage.name} evaluation on the {split} split"
+        predictions = predict(networks, loader, self.runtime, self.modalities, self.monitor, description)
         if predictions is None:  # not rank 0: the figures come from there
             return share_from_main(self.runtime, None)
         metrics = {}
         for key, exits in predictions.logits.items():
             for exit_name, logits in exits.items():
                 metrics[f"{split}/{key}/{exit_name}"] = topk_accuracy(logits.mean(axis=1), predictions.labels)
-        metrics[f"{split}_top1"] = float(np.mean(list(metrics.values()))) if metrics else 0.0
-        return share_from_main(self.runtime, metrics)
+        mean = float(np.mean(list(metrics.values()))) if metrics else 0.0
+        return share_from_main(self.runtime, {**metrics, f"{split}_exits": float(len(metrics)), f"{split}_top1": mean})
 
     def _save(
         self,

@@ -9,8 +9,14 @@ report renders them.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pkd_toolkit.ensembles import early_exit
 from pkd_toolkit.ensembles.fitted import remove_stale_fitted, save_fitted
@@ -25,6 +31,11 @@ from pkd_toolkit.scores.metrics import classification_metrics, topk_accuracy
 
 REPORT_SECTIONS = ("ensembles", "early_exit", "early_exit_summary")  # what the run's report.json gets
 SUMMARY_KEYS = ("threshold", "segments", "top1", "gmacs_per_video", "gmacs_fraction")  # of the cheapest point
+HEARTBEAT_SECONDS = 60.0
+"""While an ensemble fits (WISE on UCF-101 takes minutes), a line this often says it still runs."""
+
+Progress = Callable[[str], None]
+"""Where progress lines go (the run's log, or the terminal for ``pkd eval``)."""
 
 
 def check_score_sets(train: ScoreSet, test: ScoreSet, run_dir: Path) -> None:
@@ -69,6 +80,7 @@ def evaluate_ensembles(
     test: ScoreSet,
     run_dir: Path,
     chooser: ScoreSet | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fit the recipe's ensembles on ``train`` (the split that fits them: validation or train), evaluate them and
     the early-exit policy on ``test``; the cheapest point within the tolerance is chosen on ``chooser`` (default:
@@ -79,43 +91,78 @@ def evaluate_ensembles(
     returns the report sections: ``ensembles`` (one entry per ensemble:
     top-1/top-5 of its full ensemble, its cost and every stage's),
     ``early_exit`` (one point per ensemble, segment setting and threshold) and
-    ``early_exit_summary`` (the cheapest point within the tolerance, per ensemble).
+    ``early_exit_summary`` (the cheapest point within the tolerance, per ensemble),
+    and ``predicted``: each ensemble's predicted class of every test video
+    (numpy arrays by label, for confusion matrices; not part of the JSON report).
+    ``progress`` gets a line as each ensemble is fitted, and one every
+    :data:`HEARTBEAT_SECONDS` while a fit still runs.
     """
     chooser = chooser if chooser is not None else test
     check_score_sets(train, test, run_dir)
     check_score_sets(chooser, test, run_dir)
     planned = plan_ensembles(recipe, registry)
     if not planned:
-        return {key: [] for key in REPORT_SECTIONS}
+        return {**{key: [] for key in REPORT_SECTIONS}, "predicted": {}}
     schedule = test.schedule
-    entries = []
-    for plan in planned:
-        try:
-            plan.ensembler.fit(train)
-        except UsageError as error:
-            raise UsageError(f"ensemble {plan.label!r}: {error}") from None
-        entries.append(_ensemble_entry(plan, test, run_dir))
+    entries, predicted = [], {}
+    for number, plan in enumerate(planned, 1):
+        what = f"fitting ensemble {plan.label} ({number}/{len(planned)}) on the {schedule} exits' {train.split} scores"
+        with reported(progress, what):
+            try:
+                plan.ensembler.fit(train)
+            except UsageError as error:
+                raise UsageError(f"ensemble {plan.label!r}: {error}") from None
+        entry, predicted[plan.label] = _ensemble_entry(plan, test, run_dir)
+        entries.append(entry)
     full = {entry["name"]: entry for entry in entries}
     points, summaries = [], []
     for plan in policy_ensembles(recipe, planned):
         curve = _early_exit_points(plan, test, recipe, full[plan.label]["gmacs_per_video"])
         points += curve
         choices = curve if chooser is test else _early_exit_points(plan, chooser, recipe, full[plan.label]["gmacs_per_video"])
-        chosen_full = full[plan.label]["top1"] if chooser is test else _ensemble_entry(plan, chooser, run_dir)["top1"]
+        entry_on_chooser = full[plan.label] if chooser is test else _ensemble_entry(plan, chooser, run_dir)[0]
+        chosen_full = entry_on_chooser["top1"]
         summaries.append(_summary(plan.label, schedule, full[plan.label], curve, choices, chosen_full, chooser.split, recipe))
     for plan in planned:
         save_fitted(fitted_path(run_dir, schedule, plan.label), plan, train.classes)
     remove_stale_fitted(ensembles_dir(run_dir, schedule) / FITTED_DIR, {plan.label for plan in planned})
-    return {"ensembles": entries, "early_exit": points, "early_exit_summary": summaries}
+    return {"ensembles": entries, "early_exit": points, "early_exit_summary": summaries, "predicted": predicted}
 
 
-def _ensemble_entry(plan: PlannedEnsemble, test: ScoreSet, run_dir: Path) -> dict[str, Any]:
+@contextmanager
+def reported(progress: Progress | None, what: str) -> Iterator[None]:
+    """Tell ``progress`` every :data:`HEARTBEAT_SECONDS` that ``what`` still runs, and the time it took.
+
+    The heartbeat is a thread because a fit is one call into a plugin, which
+    reports nothing itself; the ensembler protocol stays free of progress.
+    """
+    if progress is None:
+        yield
+        return
+    started = time.monotonic()
+    finished = threading.Event()
+
+    def beat() -> None:
+        while not finished.wait(HEARTBEAT_SECONDS):
+            progress(f"{what}: still running after {time.monotonic() - started:.0f} s")
+
+    heartbeat = threading.Thread(target=beat, name="pkd-heartbeat", daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        heartbeat.join()
+    progress(f"{what}: done in {time.monotonic() - started:.1f} s")  # one line for a quick fit
+
+
+def _ensemble_entry(plan: PlannedEnsemble, test: ScoreSet, run_dir: Path) -> tuple[dict[str, Any], np.ndarray]:
     order = plan.ensembler.order
     segments = available_segments(test, order)
     stages = plan.ensembler.stage_logits(member_logits(test, order))
     costs = early_exit.stage_costs(order, {s.key: s.gmacs for s in test.exits}, segments)
     last = stages[-1]
-    return {
+    entry = {
         "name": plan.label,
         "component": plan.component,
         "schedule": test.schedule,
@@ -133,6 +180,7 @@ def _ensemble_entry(plan: PlannedEnsemble, test: ScoreSet, run_dir: Path) -> dic
         ],
         "fitted": fitted_path(run_dir, test.schedule, plan.label).relative_to(run_dir).as_posix(),
     }
+    return entry, last.argmax(axis=1)
 
 
 def _early_exit_points(plan: PlannedEnsemble, test: ScoreSet, recipe: RecipeBase, full_gmacs: float) -> list[dict]:

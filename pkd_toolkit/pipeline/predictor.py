@@ -36,6 +36,9 @@ from pkd_toolkit.run_folder.layout import BACKBONE_SCHEDULE, ensembles_dir, fitt
 from pkd_toolkit.run_folder.opening import load_run_recipe
 from pkd_toolkit.scores.files import segment_subset
 
+GMACS_DIGITS = 6
+"""Significant digits of the GMACs ``pkd predict --json`` prints: more would be float noise, not cost."""
+
 
 @dataclass
 class PredictionRequest:
@@ -161,7 +164,7 @@ class Prediction:
             "stage": self.stage,
             "stages": self.stages,
             "confidence": self.confidence,
-            "gmacs": self.gmacs,
+            "gmacs": float(f"{self.gmacs:.{GMACS_DIGITS}g}"),  # 0.381, not 0.38100000000000006
             "segments": self.segments,
         }
 

@@ -9,6 +9,7 @@ Each arrow is one call to the package that owns it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from pkd_toolkit.engine.scoring import write_score_files
 from pkd_toolkit.engine.trainer import Splits, Trainer, restore
 from pkd_toolkit.errors import Interrupted, PkdError
 from pkd_toolkit.pipeline.preflight import check_before_run
+from pkd_toolkit.pipeline.provenance import run_provenance
 from pkd_toolkit.plugin.failures import HookFailed
 from pkd_toolkit.plugin.manager import BLOCK_ENV, Plugins
 from pkd_toolkit.recipe.resuming import check_same_recipe
@@ -45,10 +47,16 @@ from pkd_toolkit.run_folder.run import Run
 
 
 def start_run(
-    recipe: RecipeBase, plugins: Plugins, *, run_dir: Path | None = None, resume: str | None = None
+    recipe: RecipeBase,
+    plugins: Plugins,
+    *,
+    run_dir: Path | None = None,
+    resume: str | None = None,
+    command: str = "",
+    overrides: Sequence[str] = (),
 ) -> Run:
     """Check the recipe, open the run folder (rank 0 does; torchrun's other processes are told where) and run
-    the pipeline."""
+    the pipeline. ``command`` and ``overrides`` (the command line and its ``--set`` values) go into the report."""
     check_before_run(recipe)  # a recipe that would fail before training leaves no run folder behind
     runtime = start_runtime(recipe.train)
     try:
@@ -66,6 +74,7 @@ def start_run(
         if isinstance(shared, PkdError):
             raise shared
         run = opened or Run(shared[0], recipe, plugins, resume_from=shared[1])
+        run.command, run.overrides = command, list(overrides)
         try:
             run_pipeline(run, runtime, dataset, classes)
         finally:
@@ -144,15 +153,24 @@ def _run(
         _restore(run, state, assembly.model, monitor)
     assembly.model.to(runtime.device)
     Trainer(run, assembly.model, runtime, monitor, splits, network_modality(assembly), workers).fit(stages, state)
+    scoring_started = time.monotonic()
     score_sets = write_score_files(run, assembly, dataset, classes, runtime, monitor, workers)
+    scoring = round(time.monotonic() - scoring_started, 1)
     if not runtime.is_main:
         return {}
     # Samples the dataset could not read were scored as zeros or replaced: the report names them.
     skipped = list(dataset.skipped())
     if skipped:
         monitor.info(f"{len(skipped)} sample(s) could not be read and were skipped: see 'skipped' in the report")
+    provenance = run_provenance(run, runtime, dataset, skipped, {"scores": scoring})
     report = build_report(
-        run.dir, recipe, run.plugins.registry, score_sets, round(time.time() - run.started, 1), extra={"skipped": skipped}
+        run.dir,
+        recipe,
+        run.plugins.registry,
+        score_sets,
+        round(time.time() - run.started, 1),
+        extra={"provenance": provenance, "skipped": skipped},
+        progress=monitor.info,
     )
     print_tables(report)
     return report

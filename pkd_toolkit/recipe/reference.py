@@ -41,7 +41,10 @@ def recipe_reference(registry: ComponentRegistry) -> str:
         "A recipe is YAML read with a safe loader: data only. Unknown keys are refused.",
         "Component sections choose their component with `name:`; the other keys are",
         "that component's settings. Any value can be changed on the command line with",
-        "`--set key.path=value` (`--set networks.mv.exits.0.at=2`).",
+        "`--set key.path=value` (`--set networks.mv.exits.0.at=2`), and an item appended to a",
+        "list with `--set key.path+=item`",
+        "(`--set 'schedules+={name: pkd, label: pkd_rev, teachers: [iframe, residual, mv]}'`;",
+        "a YAML list after `+=` appends each of its items).",
         "",
     ]
     lines += _model_section("Top level", RecipeBase, extra=_TOP_LEVEL_COMPONENTS)

@@ -25,9 +25,14 @@ RESUMABLE_DIFFERENCES = {
 }
 
 
-def check_same_recipe(written_in: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+def check_same_recipe(
+    written_in: Path,
+    saved: dict[str, Any],
+    current: dict[str, Any],
+    advice: str = "resume with the recipe that started the run, or start a new run",
+) -> None:
     """Refuse to resume what another recipe started (``written_in``: its checkpoint or recipe.yaml); a few
-    engine settings may differ."""
+    engine settings may differ. ``advice`` ends the message (``pkd test`` gives its own)."""
     differences = [path for path in _differences(saved, current) if path[:2] not in RESUMABLE_DIFFERENCES and path[:1] not in RESUMABLE_DIFFERENCES]
     if differences:
         shown = "; ".join(
@@ -36,8 +41,7 @@ def check_same_recipe(written_in: Path, saved: dict[str, Any], current: dict[str
         )
         more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
         raise UsageError(
-            f"{written_in}: written by a different recipe: {shown}{more}; "
-            "resume with the recipe that started the run, or start a new run"
+            f"{written_in}: written by a different recipe: {shown}{more}; {advice}"
         )
 
 

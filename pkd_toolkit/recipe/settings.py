@@ -131,7 +131,10 @@ class TrainSettings(StrictModel):
     )
     deterministic: bool = Field(default=False, description="deterministic algorithms only (slower); also --deterministic")
     eval_every: Annotated[int, Field(ge=0)] = Field(
-        default=1, description="epochs between evaluations that pick the 'best' checkpoint (0: never)"
+        default=1,
+        description="epochs between evaluations: top-1 of every exit of the stage's networks (frozen heads "
+        "included) on the validation split, whose mean picks best-<stage>.pt, or, without one, on the test split "
+        "for the log only (0: never)",
     )
 
 

@@ -45,3 +45,9 @@ def summary_line(summary: dict[str, Any]) -> str:
         f"{pct(best['top1'])} at {best['gmacs_per_video']:.2f} GMACs ({100 * best['gmacs_fraction']:.0f}%), "
         f"threshold {format_threshold(best['threshold'])}, {segments_label(best['segments'])} ({how})"
     )
+
+
+def mean_sd(stats: dict[str, float], *, signed: bool = False) -> str:
+    """``"45.6 ± 4.5"``: a spread of accuracies (fractions) over seeds, in percentage points."""
+    sign = "+" if signed else ""
+    return f"{100 * stats['mean']:{sign}.1f} ± {100 * stats['sd']:.1f}"

@@ -7,14 +7,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pkd_toolkit.report.formatting import exits_summary, format_threshold, pct, segments_label, summary_line
+from pkd_toolkit.report.provenance_text import provenance_markdown
 from pkd_toolkit.report.tables import TableData, comparison_table, ensembles_table, exits_table
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """report.md: the tables, and links to the plots."""
+    """report.md: how it was produced, the tables, and links to the plots."""
     seconds = report.get("seconds")
-    lines = [f"# Run report: {report['recipe']}", ""]
-    if seconds is not None:
+    lines = [f"# {'Test' if report.get('test') else 'Run'} report: {report['recipe']}", ""]
+    lines += provenance_markdown(report)
+    if seconds is not None and not report.get("provenance"):
         lines += [f"Wall time: {seconds:.0f} s", ""]
     if report.get("skipped"):
         lines += [f"{len(report['skipped'])} sample(s) could not be read and were skipped:", ""]
@@ -30,6 +32,7 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("notes"):
         lines += ["Decisions taken while training:", ""]
         lines += [f"- `{key}`: {json.dumps(value)}" for key, value in report["notes"].items()] + [""]
+    lines += figures_markdown(report.get("figures") or {})
     lines += section(exits_table(report))
     if report["comparison"]:
         lines += section(comparison_table(report))
@@ -39,6 +42,31 @@ def markdown(report: dict[str, Any]) -> str:
         for schedule, files in report["artefacts"].items():
             lines += [f"![early exit, {schedule}]({files['plot']})", ""]
         lines.append(points_markdown(report["early_exit"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def figures_markdown(figures: dict[str, Any]) -> list[str]:
+    """The training curves, and links to every confusion matrix (per exit, per ensemble)."""
+    lines = []
+    if figures.get("training_curves"):
+        image = f"![training curves: loss per objective, periodic evaluation]({figures['training_curves']})"
+        lines += ["## Training curves", "", image, ""]
+    confusion, ensembles = figures.get("confusion") or {}, figures.get("ensemble_confusion") or {}
+    if confusion or ensembles:
+        lines += ["## Confusion matrices (test split; rows: true class, columns: predicted)", ""]
+        for schedule in dict.fromkeys([*confusion, *ensembles]):
+            links = [f"[{key}]({path})" for key, path in confusion.get(schedule, {}).items()]
+            links += [f"[ensemble {label}]({path})" for label, path in ensembles.get(schedule, {}).items()]
+            lines.append(f"- {schedule}: " + ", ".join(links))
+        lines.append("")
+    return lines
+
+
+def tables_markdown(title: str, intro: str, tables: Iterable[TableData]) -> str:
+    """A page of tables (seeds.md, ``pkd compare --markdown``): a title, a sentence, a section per table."""
+    lines = [f"# {title}", "", intro, ""]
+    for table in tables:
+        lines += section(table)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -55,7 +83,10 @@ def section(table: TableData) -> list[str]:
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table; numbers are right-aligned."""
     rows = [[str(cell) for cell in row] for row in rows]
-    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+    numeric = [
+        any(_is_number(row[i]) for row in rows) and all(_is_number(row[i]) or not row[i] for row in rows)
+        for i in range(len(headers))
+    ]
     lines = [
         "| " + " | ".join(headers) + " |",
         "| " + " | ".join("---:" if right else "---" for right in numeric) + " |",
@@ -65,8 +96,9 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 
 
 def _is_number(text: str) -> bool:
+    """``"92.77"``, ``"40%"``, ``"45.6 ± 4.5"`` (a mean and its spread) and ``"+0.5"`` are numbers."""
     try:
-        float(text.rstrip("%"))
+        float(text.partition(" ± ")[0].rstrip("%"))
     except ValueError:
         return False
     return True
@@ -76,6 +108,7 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
     """The accuracy-versus-cost points as a Markdown table (for report.md and the README)."""
     rows = [
         (
+            point["schedule"],
             point["ensembler"],
             segments_label(point["segments"]),
             format_threshold(point["threshold"]),
@@ -86,5 +119,5 @@ def points_markdown(points: Iterable[dict[str, Any]]) -> str:
         )
         for point in points
     ]
-    headers = ("ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
+    headers = ("schedule", "ensemble", "segments", "threshold", "top-1", "GMACs/video", "of full", "videos per exit")
     return markdown_table(headers, rows)

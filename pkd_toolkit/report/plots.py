@@ -5,12 +5,13 @@ matplotlib is imported inside the function, so importing this module does not lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import cycle
 from pathlib import Path
 from typing import Any
 
 from pkd_toolkit.atomic import atomic_path
+from pkd_toolkit.report.curves import MEAN
 from pkd_toolkit.report.formatting import segments_label
 
 FULL_MARKERS = ("*", "D", "s", "^", "v", "P", "X")
@@ -72,5 +73,43 @@ def plot_confusion(matrix: Any, classes: list[str], path: Path, *, title: str = 
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+
+
+def plot_training_curves(curves: Sequence[dict[str, Any]], path: Path, *, title: str = "") -> None:
+    """Write a PNG of every stage's training: losses per objective (left), periodic top-1 (right).
+
+    ``curves`` are :func:`pkd_toolkit.report.curves.training_curves` entries, one row of plots per stage;
+    the mean over every exit, which picks the best checkpoint, is the thick black line.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(11, 3.2 * max(len(curves), 1)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    rows = figure.subplots(max(len(curves), 1), 2, squeeze=False)
+    for (losses, evaluations), stage in zip(rows, curves, strict=False):
+        for objective, values in stage["losses"].items():
+            losses.plot(stage["epochs"][-len(values) :], values, marker="o", markersize=2, label=objective)
+        losses.set_title(f"{stage['stage']}: training loss per objective", fontsize="medium")
+        losses.set_ylabel("loss")
+        for network, curve in stage["evaluations"].items():
+            mean = network == MEAN
+            evaluations.plot(
+                curve["epochs"], [100 * value for value in curve["top1"]], marker="o", markersize=3, label=network,
+                color="black" if mean else None, linewidth=2.5 if mean else 1.2,
+            )  # fmt: skip
+        evaluations.set_title(f"{stage['stage']}: periodic top-1 per network (mean of its exits)", fontsize="medium")
+        evaluations.set_ylabel(f"top-1 on the {stage.get('split') or 'test'} split (%)")
+        for axes in (losses, evaluations):
+            axes.set_xlabel("epoch")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.grid(True, alpha=0.3)
+            if axes.has_data():
+                axes.legend(fontsize="x-small", loc="best")
+    if title:
+        figure.suptitle(title)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")

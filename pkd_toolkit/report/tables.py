@@ -63,3 +63,4 @@ def ensembles_table(sections: dict[str, Any]) -> TableData:
     ]
     headers = ["schedule", "ensemble", "exits", "top-1", "top-5", "mean class", "GMACs/video"]
     return TableData("Full ensembles (test split)", headers, rows, text_columns=2)
+

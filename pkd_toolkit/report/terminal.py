@@ -14,11 +14,11 @@ from pkd_toolkit.report.tables import TableData, comparison_table, ensembles_tab
 
 def print_tables(report: dict[str, Any]) -> None:
     """Per-exit accuracy, the baseline against the other schedules, the ensembles and the early-exit curves."""
-    console.out.print(rich_table(exits_table(report)))
+    console.print_table(rich_table(exits_table(report)))
     if report["comparison"]:
-        console.out.print(rich_table(comparison_table(report)))
+        console.print_table(rich_table(comparison_table(report)))
     if report["ensembles"]:
-        console.out.print(rich_table(ensembles_table(report)))
+        console.print_table(rich_table(ensembles_table(report)))
         _print_early_exit(report)
 
 
@@ -38,9 +38,15 @@ def _print_early_exit(report: dict[str, Any]) -> None:
                     f"{point['gmacs_per_video']:.2f}", f"{100 * point['gmacs_fraction']:.0f}%",
                     exits_summary(point["exits"], separator="\n"),
                 )  # fmt: skip
-        console.out.print(curve)
+        console.print_table(curve)
         console.out.print(summary_line(summary), soft_wrap=True)
     console.out.print("Every segment setting's curve, and the plots: report.md", soft_wrap=True)
+
+
+def print_table_data(tables: Iterable[TableData]) -> None:
+    """Tables of any other page (``pkd compare``, several seeds) on the terminal."""
+    for table in tables:
+        console.print_table(rich_table(table))
 
 
 def rich_table(data: TableData) -> Table:

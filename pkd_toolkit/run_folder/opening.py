@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pkd_toolkit import atomic
-from pkd_toolkit.errors import PkdError, UsageError
+from pkd_toolkit.errors import UsageError
 from pkd_toolkit.plugin.manager import Plugins
 from pkd_toolkit.plugin.registry import ComponentRegistry
 from pkd_toolkit.recipe.loading import dump_recipe, load_recipe
@@ -66,7 +66,7 @@ def load_run_recipe(run_dir: Path, registry: ComponentRegistry, overrides: Itera
         raise UsageError(f"{run_dir}: no such run folder")
     recipe_file = run_dir / RECIPE_FILE
     if not recipe_file.is_file():
-        raise PkdError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
+        raise UsageError(f"{run_dir}: not a run folder (it has no {RECIPE_FILE}, which `pkd run` writes first)")
     return load_recipe(recipe_file, registry, overrides)
 
 

@@ -21,6 +21,8 @@ class Run:
     plugins: Plugins
     resume_from: Path | None = None
     started: float = field(default_factory=time.time)
+    command: str = ""  # the command line that started it, for the report
+    overrides: list[str] = field(default_factory=list)  # its --set overrides
     lock: RunLock | None = None  # the folder's lock, held by the process that writes into it (rank 0)
 
     @property

@@ -99,7 +99,7 @@ def test_a_damaged_run_report_stops_before_anything_is_written(pkd, make_run):
 
 def test_a_folder_that_is_not_a_run_is_refused(pkd, tmp_path):
     status, _, err = pkd("eval", tmp_path)
-    assert status == 1 and "not a run folder (it has no recipe.yaml" in err
+    assert status == 2 and "not a run folder (it has no recipe.yaml" in err
     status, _, err = pkd("eval", tmp_path / "missing")
     assert status == 2 and "no such run folder" in err
 
@@ -112,3 +112,31 @@ def test_a_recipe_without_ensembles_is_reported_without_them_and_may_be_given_so
     status, out, err = pkd("eval", run_dir, "--set", "ensembles=[{name: sum}, {name: wise, iterations: 5}]", "--json")
     assert status == 0, err
     assert [entry["name"] for entry in json.loads(out)["ensembles"]] == ["sum", "wise"]
+
+
+def test_eval_out_writes_elsewhere_records_its_overrides_and_warns_about_ignored_ones(pkd, make_run, tmp_path):
+    run_dir = make_run()
+    before = sorted(path.name for path in run_dir.iterdir())
+    out = tmp_path / "refit"
+    status, _, err = pkd("eval", run_dir, "--out", out, "--set", "ensembles.2.iterations=0", "--set", "train.batch_size=2")
+    assert status == 0, err
+    assert "warning: --set train.batch_size=2: ignored; pkd eval refits ensembles on the run's score files" in err
+    assert sorted(path.name for path in run_dir.iterdir()) == before  # the run folder is left as it was
+    report = json.loads((out / "report.json").read_text())
+    assert report["evaluation"]["overrides"] == ["ensembles.2.iterations=0"]
+    assert report["evaluation"]["ignored"] == ["train.batch_size=2"]
+    assert report["evaluation"]["command"] == f"pkd eval {run_dir} --out {out} --set ensembles.2.iterations=0 --set train.batch_size=2"
+    assert fitted_path(out, "pkd", "wise").is_file()
+    markdown = (out / "report.md").read_text()
+    assert "- **Rebuilt** by `pkd eval " in markdown and "overrides: `ensembles.2.iterations=0`" in markdown
+    assert "- **Ignored** (nothing to recompute them with): `train.batch_size=2`" in markdown
+
+
+def test_eval_out_onto_a_folder_with_files_is_refused(pkd, make_run, tmp_path):
+    run_dir = make_run()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    status, _, err = pkd("eval", run_dir, "--out", tmp_path / "taken")
+    assert status == 2 and "--out " in err and "already exists and is not an empty folder" in err
+    assert [path.name for path in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+    assert not (run_dir / "ensembles").exists()

@@ -73,9 +73,10 @@ def torchrun(args, environment, **extra):
 
 
 def metrics(run_dir):
-    """Every epoch's metrics but its time (the clock differs)."""
+    """Every epoch's metrics but its time and throughput (the clock differs)."""
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k not in ("time", "seconds")} for line in lines]
+    timed = ("time", "seconds", "clips_per_second", "data_wait_seconds")
+    return [{k: v for k, v in line.items() if k not in timed} for line in lines]
 
 
 def weights(run_dir):

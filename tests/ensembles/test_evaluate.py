@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from synthetic_scores import recipe_data
 
+from pkd_toolkit.ensembles import evaluation
 from pkd_toolkit.ensembles.evaluation import evaluate_ensembles
 from pkd_toolkit.ensembles.fitted import load_fitted
 from pkd_toolkit.ensembles.protocol import member_logits
@@ -126,5 +128,23 @@ def test_a_fitted_ensembler_file_that_is_damaged_is_named(wise_plugins, tmp_path
 
 def test_no_ensembles_means_empty_sections(wise_plugins, train_scores, test_scores, tmp_path):
     sections = evaluate_ensembles(recipe(wise_plugins, ensembles=[]), wise_plugins.registry, train_scores, test_scores, tmp_path)
-    assert sections == {"ensembles": [], "early_exit": [], "early_exit_summary": []}
+    assert sections == {"ensembles": [], "early_exit": [], "early_exit_summary": [], "predicted": {}}
     assert not any(tmp_path.iterdir())
+
+
+def test_fitting_tells_its_progress_one_line_per_ensemble(wise_plugins, train_scores, test_scores, tmp_path):
+    lines: list[str] = []
+    evaluate_ensembles(recipe(wise_plugins), wise_plugins.registry, train_scores, test_scores, tmp_path, progress=lines.append)
+    assert [line.partition(": done in ")[0] for line in lines] == [
+        f"fitting ensemble {name} ({number}/3) on the pkd exits' train scores"
+        for number, name in enumerate(("sum", "fusion", "wise"), 1)
+    ]
+
+
+def test_a_long_fit_says_every_so_often_that_it_still_runs(monkeypatch):
+    monkeypatch.setattr(evaluation, "HEARTBEAT_SECONDS", 0.02)
+    lines: list[str] = []
+    with evaluation.reported(lines.append, "fitting ensemble wise"):
+        time.sleep(0.15)
+    assert len(lines) >= 3 and all(line.startswith("fitting ensemble wise: still running after") for line in lines[:-1])
+    assert lines[-1].startswith("fitting ensemble wise: done in 0.")

@@ -56,7 +56,8 @@ def test_predict_gives_the_batch_evaluations_exit_and_class(cli, toy_plugins, tr
         full = json.loads((run_dir / "report.json").read_text())
         wise = next(e for e in full["ensembles"] if e["schedule"] == "pkd" and e["name"] == "wise")
         assert all(p["stage"] == p["stages"] for p in predictions)
-        np.testing.assert_allclose([p["gmacs"] for p in predictions], wise["gmacs_per_video"], rtol=1e-6)
+        np.testing.assert_allclose([p["gmacs"] for p in predictions], wise["gmacs_per_video"], rtol=1e-5)
+        assert all(p["gmacs"] == float(f"{p['gmacs']:.6g}") for p in predictions)  # rounded: no float noise
 
 
 @pytest.mark.parametrize("segments", [None, 1])

@@ -29,6 +29,8 @@ def test_a_run_folder_is_made_under_the_output_dir_by_name_and_time(cli, tiny_re
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert "test_top1" in lines[-1] and not any(key.startswith("val") for line in lines for key in line)
     assert not list((run_dir / "checkpoints").glob("best-*.pt"))
+    assert "top-1 on the test split" in (run_dir / "run.log").read_text()  # the log says which split, and that
+    assert "for the log only: no checkpoint is chosen on it" in (run_dir / "run.log").read_text()  # it chooses nothing
 
 
 def test_a_tiny_recipe_trains_everything_and_reports(finished_run):
@@ -74,6 +76,53 @@ def test_metrics_are_logged_per_epoch(finished_run):
     assert epochs == [("backbones", 1), ("backbones", 2), ("exits", 1), ("exits", 2), ("exits", 3)]
     assert {"loss/pkd/mv", "loss/ce/residual", "lr/pkd/iframe", "val/pkd/mv/ic1", "val_top1"} <= set(lines[-1])
     assert not any(key.startswith("test") for line in lines for key in line)  # the test split only reports
+    # throughput and the wait for data, per epoch; what the periodic evaluation averaged
+    assert all(line["clips_per_second"] > 0 and 0 <= line["data_wait_seconds"] for line in lines)
+    assert lines[-1]["val_exits"] == 16  # 8 exits of each schedule's networks, frozen final heads included
+    validated = [value for key, value in lines[-1].items() if key.startswith("val/")]
+    assert lines[-1]["val_top1"] == pytest.approx(sum(validated) / len(validated))
+    log = (finished_run.dir / "run.log").read_text()
+    assert "exits epoch 3/3  " in log and "val top-1, mean of 16 exits" in log
+    assert (
+        "every 1 epoch(s), top-1 on the val split of each of 16 exits of 6 network(s) (heads frozen in this stage "
+        "included); their mean picks checkpoints/best-exits.pt"
+    ) in log
+
+
+def test_the_report_opens_with_how_it_was_produced(finished_run):
+    import pkd_toolkit
+
+    run_dir = finished_run.dir
+    provenance = json.loads((run_dir / "report.json").read_text())["provenance"]
+    assert provenance["command"] == f"pkd run {finished_run.recipe} --run-dir {run_dir}"
+    assert provenance["overrides"] == [] and provenance["seed"] == 3
+    assert (provenance["device"], provenance["world_size"]) == ("cpu", 1)
+    assert provenance["toolkit"] == pkd_toolkit.__version__ and provenance["plugins"]["wise"] == pkd_toolkit.__version__
+    assert provenance["packages"]["torch"] == torch.__version__ and provenance["packages"]["av"]
+    assert provenance["data"]["videos"] == {"train": 18, "val": 6, "test": 12}
+    assert (provenance["data"]["dataset"], provenance["data"]["classes"], provenance["data"]["skipped"]) == ("toy", 3, 0)
+    stages = provenance["wall_time"]["stages"]
+    assert {name: entry["epochs"] for name, entry in stages.items()} == {"backbones": 2, "exits": 3}
+    assert provenance["wall_time"]["scores"] > 0 and provenance["wall_time"]["ensembles"] > 0
+    markdown = (run_dir / "report.md").read_text()
+    assert markdown.splitlines()[:3] == ["# Run report: tiny", "", "## How this report was produced"]
+    assert "- **Data set**: toy: 18 train, 6 val and 12 test videos, 3 classes, none skipped" in markdown
+    assert "- **Wall time**: " in markdown and "backbones " in markdown and "(3 epochs)" in markdown
+
+
+def test_curves_confusion_matrices_and_tensorboard_are_beside_the_report_and_linked(finished_run):
+    run_dir = finished_run.dir
+    report = json.loads((run_dir / "report.json").read_text())
+    markdown = (run_dir / "report.md").read_text()
+    figures = report["figures"]
+    assert figures["training_curves"] == "training_curves.png" and "](training_curves.png)" in markdown
+    linked = [figures["training_curves"]]
+    for schedule in ("backbone", "ce", "pkd"):
+        assert set(figures["ensemble_confusion"][schedule]) == {"sum", "wise"}  # one per ensemble too
+        linked += [*figures["confusion"][schedule].values(), *figures["ensemble_confusion"][schedule].values()]
+    for path in linked:
+        assert (run_dir / path).read_bytes().startswith(b"\x89PNG") and f"]({path})" in markdown, path
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_every_file_of_a_run_folder_has_the_permissions_of_the_umask(finished_run):

@@ -74,3 +74,4 @@ def test_the_ensembles_are_fitted_on_the_validation_scores(validated_run):
     on_train = component.build(component.config(iterations=50))
     on_train.fit(ScoreSet.load(score_path(run_dir, "pkd", "train")))
     assert not np.allclose(saved.weights, on_train.weights)
+

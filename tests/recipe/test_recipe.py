@@ -147,3 +147,35 @@ def test_the_recipe_reference_in_docs_is_current():
         "run: PKD_DISABLE_PLUGIN_AUTOLOAD=1 pkd schema --markdown > docs/recipe-reference.md"
     )
     assert "| `switch_epochs` |" in written and "## Ensembler components: each item of `ensembles:`" in written
+
+
+def test_a_list_override_appends_without_rewriting_the_list(write, toy_plugins):
+    path = write("tiny.yaml", VALID + "ensembles: [{name: sum}]\n")
+    recipe = load_recipe(
+        path,
+        toy_plugins.registry,
+        ["ensembles+={name: wise, label: wise2}", "networks.net.exits+=[{name: light, at: 2}, {name: light, at: 3}]"],
+    )
+    assert [e.name for e in recipe.ensembles] == ["sum", "wise"]
+    assert [(e.name, e.at) for e in recipe.networks["net"].exits] == [("paper_ic", 1), ("light", 2), ("light", 3)]
+    # a list the recipe leaves out starts from its default, not from nothing
+    recipe = load_recipe(path, toy_plugins.registry, ["early_exit.thresholds+=0.97", "schedules+={name: ce}"])
+    assert recipe.early_exit.thresholds[-2:] == [1.0, 0.97] and len(recipe.early_exit.thresholds) == 13
+    assert [s.name for s in recipe.schedules] == ["ce"]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.batch_size+=2", "--set train.batch_size+=2: train.batch_size is 4, not a list; += appends to lists only"),
+        ("data+={name: toy}", "--set data+={name: toy}: data is a section, not a list"),
+        ("train.eval_batch_size+=3", "train.eval_batch_size is not set, not a list"),
+    ],
+)
+def test_appending_to_a_key_that_is_not_a_list_is_refused(cli, write, toy_plugins, override, expected):
+    path = write("tiny.yaml", VALID)
+    before = path.read_text()
+    result = cli("validate", path, "--set", override, plugins=toy_plugins)
+    assert result.code == 2
+    assert expected in " ".join(result.err.split())
+    assert result.err.count("error:") == 1 and path.read_text() == before

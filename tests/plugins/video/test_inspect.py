@@ -51,6 +51,17 @@ def test_inspect_bad_arguments(cli, known_motion, tmp_path):
     assert cli("inspect", known_motion.path, "--precision", "half").code == 2
 
 
+def test_inspect_lines_are_whole_when_piped_into_a_narrow_width(cli, known_motion, tmp_path, monkeypatch):
+    """A pipe (or a 40-column COLUMNS) must not cut a line with its PNG path in two."""
+    from pkd_toolkit import console
+
+    monkeypatch.setattr(console.out, "_width", 40)
+    result = cli("inspect", known_motion.path, "--out", tmp_path / "a-rather-long-folder-name", "--per-frame")
+    assert result.code == 0, result.err
+    pictures = [line for line in result.out.splitlines() if line.startswith("frame 1")]
+    assert len(pictures) == 2 and all(line.endswith(".png") for line in pictures)
+
+
 @pytest.mark.parametrize("frames", ["99999", "5,24", "-1"])
 def test_inspect_names_the_valid_frame_range_instead_of_clamping(cli, known_motion, tmp_path, frames):
     result = cli("inspect", known_motion.path, "--frames", frames, "--out", tmp_path / "pictures")

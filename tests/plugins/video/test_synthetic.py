@@ -55,13 +55,20 @@ def test_an_interrupted_generation_resumes_where_it_stopped(tmp_path):
     assert digests(root) == digests(tmp_path / "full")
 
 
-def test_the_command_generates_and_says_how_to_use_it(cli, tmp_path):
-    result = cli("make-synthetic", tmp_path / "syn", "--preset", "tiny", "--videos-per-class", "2", "--frames", "13", "--jobs", "1")
+def test_the_command_generates_and_says_how_to_use_it(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative destination: the message names the folder it really wrote
+    result = cli("make-synthetic", "syn", "--preset", "tiny", "--videos-per-class", "2", "--frames", "13", "--jobs", "1")
     assert result.code == 0, result.err
-    assert "8 videos of 4 classes" in result.err and "name: hmdb51" in result.err
+    err = " ".join(result.err.split())
+    assert f"8 videos of 4 classes in {tmp_path.resolve() / 'syn'}" in err
+    assert f"data: {{name: hmdb51, root: {tmp_path.resolve() / 'syn' / 'videos'}, splits: {tmp_path.resolve() / 'syn' / 'splits'}}}" in err
     assert len(list((tmp_path / "syn" / "videos").rglob("*.avi"))) == 8
-    assert cli("make-synthetic", tmp_path / "x", "--preset", "huge").code == 2
+    huge = cli("make-synthetic", tmp_path / "x", "--preset", "huge")
+    assert huge.code == 2 and "'huge' is not one of 'tiny', 'small', 'benchmark'" in huge.err
     assert cli("make-synthetic", tmp_path / "x", "--size", "15x9").code == 2
+    one = cli("make-synthetic", tmp_path / "x", "--videos-per-class", "1")
+    assert one.code == 2 and "--videos-per-class: Input should be greater than or equal to 2" in one.err
+    assert "Traceback" not in one.err and not (tmp_path / "x").exists()
 
 
 def test_every_motion_moves_the_actor_and_every_appearance_has_its_own_texture():
