@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from pkd_toolkit.api import Backbone, ExitOutputs, MultiExitNetwork
 
-# Below this, a clip's attention-weighted mass counts as zero (see mass_preserving_reweight).
+# A clip's attention-weighted mass below this counts as zero (an all-zero feature; see mass_preserving_reweight).
 MASS_EPS = 1e-6
 
 
@@ -177,20 +177,22 @@ def attention_distillation_loss(student: Tensor, teacher: Tensor) -> Tensor:
 
 
 def mass_preserving_reweight(feature: Tensor, attention: Tensor) -> Tensor:
-    """``F * A * sum(F) / sum(F * A)`` per clip: attention re-weights channels, the clip keeps its mass.
+    """``F * A * sum|F| / sum|F * A|`` per clip: attention re-weights channels, the clip keeps its mass.
 
     ``feature`` is ``[B*S, C, H, W]``, ``attention`` ``[B, S, C]``; sums run over
     each clip's segments, channels and positions, in float32 (half-precision
-    sums of a whole clip overflow). A clip whose weighted mass is (nearly) zero
-    is divided by a tiny number of the same sign instead of by zero.
+    sums of a whole clip overflow). On features after a ReLU (the paper's I3D)
+    this is the published ``F * A * sum(F) / sum(F * A)``. On signed features
+    (most timm stages end in a batch norm: about half of an EfficientNet
+    stage's values are negative) the published sums cancel to nearly zero, so
+    their ratio erases the feature or flips its sign; absolute values keep
+    the factor positive and at most ``1 / min(A)``.
     """
     clips = feature.unflatten(0, attention.shape[:2])  # [B, S, C, H, W]
     weighted = clips * attention[..., None, None].to(clips.dtype)
     dims = (1, 2, 3, 4)
-    mass = clips.float().sum(dims, keepdim=True)
-    weighted_mass = weighted.float().sum(dims, keepdim=True)
-    tiny = torch.where(weighted_mass < 0, -MASS_EPS, MASS_EPS)
-    weighted_mass = torch.where(weighted_mass.abs() < MASS_EPS, tiny, weighted_mass)
+    mass = clips.float().abs().sum(dims, keepdim=True)
+    weighted_mass = weighted.float().abs().sum(dims, keepdim=True).clamp_min(MASS_EPS)
     return (weighted * (mass / weighted_mass)).flatten(0, 1)
 
 

@@ -76,13 +76,23 @@ def test_mass_preserving_reweight_by_hand():
     assert result.flatten().tolist() == pytest.approx([4.0, 0.0])
 
 
-def test_mass_preserving_reweight_stays_finite_when_the_weighted_mass_vanishes():
+def test_mass_preserving_reweight_stays_finite_when_the_feature_vanishes():
     zero = torch.zeros(1, 2, 1, 1)
-    cancelling = torch.tensor([[[[1.0]], [[-1.0]]]])  # weighted mass 0 with uniform attention
-    for feature in (zero, cancelling):
-        result = mass_preserving_reweight(feature, torch.full((1, 1, 2), 0.5))
-        assert torch.isfinite(result).all()
-        assert float(result.sum()) == pytest.approx(float(feature.sum()), abs=1e-5)
+    result = mass_preserving_reweight(zero, torch.full((1, 1, 2), 0.5))
+    assert torch.isfinite(result).all() and float(result.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("attention", [[0.9, 0.1], [0.1, 0.9], [0.5, 0.5]])
+def test_mass_preserving_reweight_keeps_signed_features_signs_and_absolute_mass(attention):
+    # A batch-normed stage: the signed sum nearly cancels (0.001), so the published ratio sum(F) / sum(F * A)
+    # would scale this clip by 0.00125 (attention 0.9, 0.1) or by a negative number (0.1, 0.9).
+    feature = torch.tensor([[[[1.0]], [[-0.999]]]])
+    weights = torch.tensor([[attention]])
+    result = mass_preserving_reweight(feature, weights)
+    factor = result / (feature * weights[0, 0, :, None, None])
+    assert torch.allclose(factor, factor.flatten()[0]) and float(factor.flatten()[0]) > 0
+    assert float(factor.flatten()[0]) <= 1 / min(attention) + 1e-6
+    assert float(result.abs().sum()) == pytest.approx(float(feature.abs().sum()))
 
 
 def test_mass_preserving_reweight_sums_half_precision_clips_without_overflow():
