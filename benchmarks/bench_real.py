@@ -172,6 +172,30 @@ def wise_fitted_on_train(run_dir: Path) -> dict[str, float]:
     return result
 
 
+def fit_off_test(run_dir: Path) -> dict[str, dict[str, float]]:
+    """Top-1 of the networks' heads and the mean over each schedule's exits, on the train and validation splits.
+
+    What explains the test figures without looking at the test videos: a teacher that does not fit its own
+    training videos cannot teach exits that imitate it (``alpha: 0``) to do better.
+    """
+    from pkd_toolkit.report.build import load_score_sets
+
+    def top1(scores, labels) -> float:
+        return float((scores.consensus().argmax(axis=1) == labels).mean())
+
+    result: dict[str, dict[str, float]] = {}
+    for schedule, splits in load_score_sets(run_dir).items():
+        for split in [split for split in ("train", "val") if split in splits]:
+            score_set = splits[split]
+            row = result.setdefault(split, {})
+            if schedule == "backbone":
+                row.update({f"head {s.network}": top1(s, score_set.labels) for s in score_set.exits})
+            else:
+                exits = [top1(s, score_set.labels) for s in score_set.exits if s.exit != "final"]
+                row[f"exits {schedule}"] = sum(exits) / len(exits)
+    return result
+
+
 def prepared_videos(name: str, root: Path, work: Path) -> Path:
     if not DATA[name]["prepare"]:
         return root / "videos"
@@ -190,6 +214,7 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
     pkd_minus_ce: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     ensembles: dict[str, dict[tuple, list[float]]] = defaultdict(lambda: defaultdict(list))
     wise_minus: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    off_test: dict[str, dict[tuple, list[float]]] = defaultdict(lambda: defaultdict(list))
     gkd_gain: list[float] = []
     seconds: dict[str, list[float]] = defaultdict(list)
     for fold in folds:
@@ -203,6 +228,9 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
                 per_schedule[row["schedule"]].append(row["difference"])
             for schedule, values in per_schedule.items():
                 pkd_minus_ce[config][schedule].append(statistics.fmean(values))
+            for split, row in fold[f"{config}_off_test"].items():
+                for column, value in row.items():
+                    off_test[config][(split, column)].append(value)
             by_name = {(e["schedule"], e["name"]): e["top1"] for e in report["ensembles"]}
             for key, value in by_name.items():
                 ensembles[config][key].append(value)
@@ -220,6 +248,7 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
         "pkd_minus_ce": {c: {s: spread(v) for s, v in rows.items()} for c, rows in pkd_minus_ce.items()},
         "ensembles": {c: [{"schedule": s, "name": n, "top1": spread(v)} for (s, n), v in rows.items()] for c, rows in ensembles.items()},
         "wise_minus": {c: {k: spread(v) for k, v in rows.items()} for c, rows in wise_minus.items()},
+        "off_test": {c: [{"split": s, "column": k, "top1": spread(v)} for (s, k), v in rows.items()] for c, rows in off_test.items()},
         "gkd_student_minus_student_alone": spread(gkd_gain),
         "gkd_student": spread([f["gkd_student"] for f in folds]),
         "gkd_student_alone": spread([f["gkd_alone"] for f in folds]),
@@ -258,6 +287,11 @@ def markdown(name: str, summary: dict[str, Any]) -> str:
             cells += [_pm(wise[f"{schedule} ({kind}) - {base}"], signed=True) for kind, base in
                       (("val-fitted", "sum"), ("val-fitted", "mean"), ("train-fitted", "sum"))]  # fmt: skip
             lines.append(f"| {schedule} | " + " | ".join(cells) + " |")
+        fits = {(r["split"], r["column"]): r["top1"] for r in summary["off_test"][config]}
+        columns = list(dict.fromkeys(c for _, c in fits))
+        lines += ["", "| off the test split | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+        for split in dict.fromkeys(s for s, _ in fits):
+            lines.append(f"| {split} | " + " | ".join(_pm(fits[(split, c)]) for c in columns) + " |")
         lines.append("")
     lines += [
         f"*gkd*: I-frame teacher (Lite2) {_pm(summary['gkd_teacher'])}, student alone (Lite0) "
@@ -296,6 +330,7 @@ def main() -> None:
         }
         for config in ("scratch", "imagenet"):
             result[f"{config}_wise_train"] = wise_fitted_on_train(work / "runs" / names[config])
+            result[f"{config}_off_test"] = fit_off_test(work / "runs" / names[config])
         finals = {(r["schedule"], r["network"]): r["top1"] for r in result["gkd"]["exits"] if r["exit"] == "final"}
         result.update(gkd_student=finals[("gkd", "student")], gkd_alone=finals[("backbone", "student")],
                       gkd_teacher=finals[("backbone", "teacher")])  # fmt: skip
