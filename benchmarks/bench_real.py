@@ -106,7 +106,11 @@ def common(name: str, data: dict[str, Any], output: Path) -> dict[str, Any]:
 
 
 def pkd_recipe(name: str, data: dict[str, Any], output: Path, pretrained: bool) -> dict[str, Any]:
-    modalities = {"iframe": {"name": "iframe"}, "mv": {"name": "mv", "accumulate": True}, "residual": {"name": "residual", "accumulate": True}}
+    modalities = {
+        "iframe": {"name": "iframe"},
+        "mv": {"name": "mv", "accumulate": True},
+        "residual": {"name": "residual", "accumulate": True},
+    }
     schedules = [{"name": "ce", **EXIT_SCHEDULE}]
     variants = PKD_VARIANTS if pretrained else {"pkd": PKD_VARIANTS["pkd"]}
     schedules += [{"name": "pkd", "label": label, **settings, **EXIT_SCHEDULE} for label, settings in variants.items()]
@@ -116,13 +120,19 @@ def pkd_recipe(name: str, data: dict[str, Any], output: Path, pretrained: bool) 
         "networks": {key: network(key, "tf_efficientnet_lite0", pretrained) for key in modalities},
         "backbones": {"epochs": EPOCHS["backbones"], **FINE_TUNE}
         if pretrained
-        else {"epochs": EPOCHS["backbones"], "optimizer": {"name": "adam", "lr": 0.002}, "scheduler": {"name": "cosine"}},
+        else {
+            "epochs": EPOCHS["backbones"],
+            "optimizer": {"name": "adam", "lr": 0.002},
+            "scheduler": {"name": "cosine"},
+        },
         "schedules": schedules,
         "ensembles": [{"name": "sum"}, {"name": "mean"}, {"name": "fusion"}, {"name": "wise"}],
     }
 
 
 def gkd_recipe(name: str, data: dict[str, Any], output: Path) -> dict[str, Any]:
+    gkd_epochs = {"teacher_epochs": EPOCHS["gkd_teacher"], "epochs": EPOCHS["gkd_student"]}
+    gkd_epochs["generative_ramp_epochs"] = EPOCHS["gkd_student"]
     return {
         **common(name, data, output),
         "modalities": {"iframe": {"name": "iframe"}},
@@ -131,10 +141,7 @@ def gkd_recipe(name: str, data: dict[str, Any], output: Path) -> dict[str, Any]:
             "student": network("iframe", "tf_efficientnet_lite0", pretrained=True, exits=False),
         },
         "backbones": {"epochs": EPOCHS["backbones"], **FINE_TUNE},
-        "schedules": [
-            {"name": "gkd", "teacher": "teacher", "student": "student", "teacher_epochs": EPOCHS["gkd_teacher"],
-             "epochs": EPOCHS["gkd_student"], "generative_ramp_epochs": EPOCHS["gkd_student"], **FINE_TUNE}  # fmt: skip
-        ],
+        "schedules": [{"name": "gkd", "teacher": "teacher", "student": "student", **gkd_epochs, **FINE_TUNE}],
     }
 
 
@@ -205,7 +212,11 @@ def prepared_videos(name: str, root: Path, work: Path) -> Path:
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
 
 
 def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -238,17 +249,28 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
                 wise = by_name[(schedule, "wise")]
                 wise_minus[config][f"{schedule} (val-fitted) - sum"].append(wise - by_name[(schedule, "sum")])
                 wise_minus[config][f"{schedule} (val-fitted) - mean"].append(wise - by_name[(schedule, "mean")])
-                wise_minus[config][f"{schedule} (train-fitted) - sum"].append(fold[f"{config}_wise_train"][schedule] - by_name[(schedule, "sum")])
+                wise_minus[config][f"{schedule} (train-fitted) - sum"].append(
+                    fold[f"{config}_wise_train"][schedule] - by_name[(schedule, "sum")]
+                )
         gkd = {(r["schedule"], r["network"]): r["top1"] for r in fold["gkd"]["exits"] if r["exit"] == "final"}
         gkd_gain.append(gkd[("gkd", "student")] - gkd[("backbone", "student")])
         seconds["gkd"].append(fold["gkd"]["seconds"])
     return {
         "folds": len(folds),
-        "exits": {c: [{"schedule": s, "network": n, "exit": e, "top1": spread(v)} for (s, n, e), v in rows.items()] for c, rows in exits.items()},
+        "exits": {
+            c: [{"schedule": s, "network": n, "exit": e, "top1": spread(v)} for (s, n, e), v in rows.items()]
+            for c, rows in exits.items()
+        },
         "pkd_minus_ce": {c: {s: spread(v) for s, v in rows.items()} for c, rows in pkd_minus_ce.items()},
-        "ensembles": {c: [{"schedule": s, "name": n, "top1": spread(v)} for (s, n), v in rows.items()] for c, rows in ensembles.items()},
+        "ensembles": {
+            c: [{"schedule": s, "name": n, "top1": spread(v)} for (s, n), v in rows.items()]
+            for c, rows in ensembles.items()
+        },
         "wise_minus": {c: {k: spread(v) for k, v in rows.items()} for c, rows in wise_minus.items()},
-        "off_test": {c: [{"split": s, "column": k, "top1": spread(v)} for (s, k), v in rows.items()] for c, rows in off_test.items()},
+        "off_test": {
+            c: [{"split": s, "column": k, "top1": spread(v)} for (s, k), v in rows.items()]
+            for c, rows in off_test.items()
+        },
         "gkd_student_minus_student_alone": spread(gkd_gain),
         "gkd_student": spread([f["gkd_student"] for f in folds]),
         "gkd_student_alone": spread([f["gkd_alone"] for f in folds]),
@@ -269,14 +291,21 @@ def markdown(name: str, summary: dict[str, Any]) -> str:
         lines += [f"*{config}*: the networks' own heads: " + ", ".join(
             f"{r['network']} {_pm(r['top1'])}" for r in rows if r["schedule"] == "backbone"), ""]  # fmt: skip
         schedules = [s for s in dict.fromkeys(r["schedule"] for r in rows) if s not in ("backbone", "ce")]
-        lines += ["| network | exit | ce | " + " | ".join(schedules) + " |", "|---|---|---:|" + "---:|" * len(schedules)]
+        lines += [
+            "| network | exit | ce | " + " | ".join(schedules) + " |",
+            "|---|---|---:|" + "---:|" * len(schedules),
+        ]
         by_key = {(r["schedule"], r["network"], r["exit"]): r["top1"] for r in rows}
         for (schedule, network, exit_name), value in by_key.items():
             if schedule == "ce" and exit_name != "final":
                 cells = [_pm(by_key[(s, network, exit_name)]) for s in schedules]
                 lines.append(f"| {network} | {exit_name} | {_pm(value)} | " + " | ".join(cells) + " |")
         differences = summary["pkd_minus_ce"][config]
-        lines.append("| **mean over exits, minus CE** | | | " + " | ".join(f"**{_pm(differences[s], signed=True)}**" for s in schedules) + " |")
+        lines.append(
+            "| **mean over exits, minus CE** | | | "
+            + " | ".join(f"**{_pm(differences[s], signed=True)}**" for s in schedules)
+            + " |"
+        )
         ensembles = {(e["schedule"], e["name"]): e["top1"] for e in summary["ensembles"][config]}
         names = list(dict.fromkeys(n for _, n in ensembles))
         lines += ["", "| ensembles of | " + " | ".join(names) + " | WISE - sum | WISE - mean | WISE (train-fitted) - sum |",
@@ -294,11 +323,15 @@ def markdown(name: str, summary: dict[str, Any]) -> str:
             lines.append(f"| {split} | " + " | ".join(_pm(fits[(split, c)]) for c in columns) + " |")
         lines.append("")
     lines += [
-        f"*gkd*: I-frame teacher (Lite2) {_pm(summary['gkd_teacher'])}, student alone (Lite0) "
-        f"{_pm(summary['gkd_student_alone'])}, GKD student {_pm(summary['gkd_student'])}: "
-        f"**{_pm(summary['gkd_student_minus_student_alone'], signed=True)}**",
+        (
+            f"*gkd*: I-frame teacher (Lite2) {_pm(summary['gkd_teacher'])}, student alone (Lite0) "
+            f"{_pm(summary['gkd_student_alone'])}, GKD student {_pm(summary['gkd_student'])}: "
+            f"**{_pm(summary['gkd_student_minus_student_alone'], signed=True)}**"
+        ),
         "",
-        "Wall time per fold: " + ", ".join(f"{c} {s['mean'] / 60:.1f} min" for c, s in summary["seconds"].items()) + " (2-core CPU).",
+        "Wall time per fold: "
+        + ", ".join(f"{c} {s['mean'] / 60:.1f} min" for c, s in summary["seconds"].items())
+        + " (2-core CPU).",
     ]
     return "\n".join(lines) + "\n"
 
