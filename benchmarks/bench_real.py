@@ -195,10 +195,11 @@ def fit_off_test(run_dir: Path) -> dict[str, dict[str, float]]:
         for split in [split for split in ("train", "val") if split in splits]:
             score_set = splits[split]
             row = result.setdefault(split, {})
-            if schedule == "backbone":
-                row.update({f"head {s.network}": top1(s, score_set.labels) for s in score_set.exits})
+            exits = [top1(s, score_set.labels) for s in score_set.exits if s.exit != "final"]
+            if schedule == "backbone" or not exits:  # the heads (GKD trains no exits: its student's head)
+                prefix = "head" if schedule == "backbone" else schedule
+                row.update({f"{prefix} {s.network}": top1(s, score_set.labels) for s in score_set.exits})
             else:
-                exits = [top1(s, score_set.labels) for s in score_set.exits if s.exit != "final"]
                 row[f"exits {schedule}"] = sum(exits) / len(exits)
     return result
 
@@ -239,9 +240,6 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
                 per_schedule[row["schedule"]].append(row["difference"])
             for schedule, values in per_schedule.items():
                 pkd_minus_ce[config][schedule].append(statistics.fmean(values))
-            for split, row in fold[f"{config}_off_test"].items():
-                for column, value in row.items():
-                    off_test[config][(split, column)].append(value)
             by_name = {(e["schedule"], e["name"]): e["top1"] for e in report["ensembles"]}
             for key, value in by_name.items():
                 ensembles[config][key].append(value)
@@ -252,6 +250,10 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
                 wise_minus[config][f"{schedule} (train-fitted) - sum"].append(
                     fold[f"{config}_wise_train"][schedule] - by_name[(schedule, "sum")]
                 )
+        for config in ("scratch", "imagenet", "gkd"):
+            for split, row in fold[f"{config}_off_test"].items():
+                for column, value in row.items():
+                    off_test[config][(split, column)].append(value)
         gkd = {(r["schedule"], r["network"]): r["top1"] for r in fold["gkd"]["exits"] if r["exit"] == "final"}
         gkd_gain.append(gkd[("gkd", "student")] - gkd[("backbone", "student")])
         seconds["gkd"].append(fold["gkd"]["seconds"])
@@ -276,11 +278,21 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
         "gkd_student_alone": spread([f["gkd_alone"] for f in folds]),
         "gkd_teacher": spread([f["gkd_teacher"] for f in folds]),
         "seconds": {c: spread(v) for c, v in seconds.items()},
+        "run_seconds_total": sum(sum(v) for v in seconds.values()),  # this invocation's own: wall_seconds
     }
 
 
 def _pm(stats: dict[str, float], signed: bool = False) -> str:
     return f"{100 * stats['mean']:{'+' if signed else ''}.1f} ± {100 * stats['sd']:.1f}"
+
+
+def _off_test_table(rows: list[dict[str, Any]]) -> list[str]:
+    fits = {(r["split"], r["column"]): r["top1"] for r in rows}
+    columns = list(dict.fromkeys(c for _, c in fits))
+    lines = ["| off the test split | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for split in dict.fromkeys(s for s, _ in fits):
+        lines.append(f"| {split} | " + " | ".join(_pm(fits[(split, c)]) for c in columns) + " |")
+    return lines
 
 
 def markdown(name: str, summary: dict[str, Any]) -> str:
@@ -316,12 +328,7 @@ def markdown(name: str, summary: dict[str, Any]) -> str:
             cells += [_pm(wise[f"{schedule} ({kind}) - {base}"], signed=True) for kind, base in
                       (("val-fitted", "sum"), ("val-fitted", "mean"), ("train-fitted", "sum"))]  # fmt: skip
             lines.append(f"| {schedule} | " + " | ".join(cells) + " |")
-        fits = {(r["split"], r["column"]): r["top1"] for r in summary["off_test"][config]}
-        columns = list(dict.fromkeys(c for _, c in fits))
-        lines += ["", "| off the test split | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
-        for split in dict.fromkeys(s for s, _ in fits):
-            lines.append(f"| {split} | " + " | ".join(_pm(fits[(split, c)]) for c in columns) + " |")
-        lines.append("")
+        lines += ["", *_off_test_table(summary["off_test"][config]), ""]
     lines += [
         (
             f"*gkd*: I-frame teacher (Lite2) {_pm(summary['gkd_teacher'])}, student alone (Lite0) "
@@ -329,9 +336,11 @@ def markdown(name: str, summary: dict[str, Any]) -> str:
             f"**{_pm(summary['gkd_student_minus_student_alone'], signed=True)}**"
         ),
         "",
+        *_off_test_table(summary["off_test"]["gkd"]),
+        "",
         "Wall time per fold: "
         + ", ".join(f"{c} {s['mean'] / 60:.1f} min" for c, s in summary["seconds"].items())
-        + " (2-core CPU).",
+        + f"; all runs {summary['run_seconds_total'] / 60:.0f} min (2-core CPU).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -363,7 +372,8 @@ def main() -> None:
         }
         for config in ("scratch", "imagenet"):
             result[f"{config}_wise_train"] = wise_fitted_on_train(work / "runs" / names[config])
-            result[f"{config}_off_test"] = fit_off_test(work / "runs" / names[config])
+        for config, name in names.items():
+            result[f"{config}_off_test"] = fit_off_test(work / "runs" / name)
         finals = {(r["schedule"], r["network"]): r["top1"] for r in result["gkd"]["exits"] if r["exit"] == "final"}
         result.update(gkd_student=finals[("gkd", "student")], gkd_alone=finals[("backbone", "student")],
                       gkd_teacher=finals[("backbone", "teacher")])  # fmt: skip
