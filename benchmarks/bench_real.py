@@ -13,7 +13,8 @@ it runs ``pkd run`` three times:
   with ``ce``, ``pkd`` (the paper text's teachers, equal shares: b),
   ``pkd_auto`` (``teachers: auto`` on the validation split, the released
   shares: c) and ``pkd_code`` (the released code's teachers, MV, residual,
-  then the network's own head: d);
+  then the network's own head: d) and ``pkd_mixed`` (as ``pkd`` with cross
+  entropy on the labels mixed in, alpha 0.5, T 4: not a published variant);
 - ``gkd``: an ImageNet EfficientNet-Lite2 I-frame teacher and an ImageNet
   EfficientNet-Lite0 I-frame student; the student copy distilled by ``gkd``
   against the student alone (stage (a)).
@@ -68,6 +69,9 @@ PKD_VARIANTS = {
     "pkd": {"teachers": ["mv", "residual", "iframe"]},  # (b) the paper text's order, equal shares
     "pkd_auto": {"teachers": "auto", "shares": "published"},  # (c) weakest to strongest on the validation split
     "pkd_code": {"preset": "published_code"},  # (d) the released code: mv, residual, then the network's own head
+    # (e) not a published variant: as (b) with the labels mixed in as Hinton et al. do, fixed before any run (PKD is
+    # pure distillation, alpha 0, which caps an exit at its teachers' fit of the training videos)
+    "pkd_mixed": {"teachers": ["mv", "residual", "iframe"], "alpha": 0.5, "temperature": 4.0, "scale_t2": True},
 }
 
 
