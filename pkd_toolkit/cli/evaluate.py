@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import typer
 
 from pkd_toolkit import console
-from pkd_toolkit.cli.options import OVERRIDES, command_line, plugins_of
+from pkd_toolkit.cli.options import OVERRIDES, command_line, plugins_of, show_report
 from pkd_toolkit.recipe.overrides import split_overrides
 from pkd_toolkit.run_folder.derived import new_output_folder
-from pkd_toolkit.run_folder.layout import MARKDOWN_FILE
 from pkd_toolkit.run_folder.lock import RunLock
 from pkd_toolkit.run_folder.opening import load_run_recipe
 
@@ -38,7 +36,6 @@ def evaluate(
     written into --out; the report records the command and its overrides.
     """
     from pkd_toolkit.report.build import rebuild_report
-    from pkd_toolkit.report.terminal import print_tables
 
     applied, ignored = split_overrides(overrides, REFITTED_KEYS)
     for text in ignored:
@@ -65,11 +62,7 @@ def evaluate(
     target.mkdir(parents=True, exist_ok=True)
     with RunLock(target):
         report = rebuild_report(run_dir, recipe, registry, out=out, evaluation=evaluation, progress=console.info)
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    print_tables(report)
-    console.info(f"wrote {(out or run_dir) / MARKDOWN_FILE} and the files it links")
+    show_report(report, target, as_json)
 
 
 def register(cli: typer.Typer) -> None:

@@ -1,14 +1,18 @@
-"""What the commands share: recipe and ``--set`` arguments, and the plugins ``main`` loaded."""
+"""What the commands share: recipe and ``--set`` arguments, the plugins ``main`` loaded, how a report is shown."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from pkd_toolkit import console
 from pkd_toolkit.plugin.manager import Plugins
 from pkd_toolkit.recipe.packaged import recipe_path
+from pkd_toolkit.run_folder.layout import MARKDOWN_FILE
 
 
 def _recipe_file(value: Path | None) -> Path | None:
@@ -50,3 +54,14 @@ def remember_arguments(arguments: list[str]) -> None:
 def command_line() -> str:
     """The command being run, as a shell would read it: ``pkd run recipes/quickstart.yaml --set seed=1``."""
     return shlex.join(["pkd", *_ARGUMENTS])
+
+
+def show_report(report: dict[str, Any], folder: Path, as_json: bool) -> None:
+    """A report a command wrote into ``folder``: as JSON (``--json``), or as tables and where the files are."""
+    from pkd_toolkit.report.terminal import print_tables  # not at import: `pkd --help` stays quick
+
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    print_tables(report)
+    console.info(f"wrote {folder / MARKDOWN_FILE} and the files it links")

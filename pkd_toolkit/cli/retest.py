@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from pkd_toolkit import console
-from pkd_toolkit.cli.options import OVERRIDES, command_line, plugins_of
-from pkd_toolkit.run_folder.layout import MARKDOWN_FILE
+from pkd_toolkit.cli.options import OVERRIDES, command_line, plugins_of, show_report
 
 
 def retest(
@@ -41,7 +39,6 @@ def retest(
     from pkd_toolkit.pipeline.retest import TESTED_KEYS
     from pkd_toolkit.pipeline.retest import retest as run_retest
     from pkd_toolkit.recipe.overrides import split_overrides
-    from pkd_toolkit.report.terminal import print_tables
 
     applied, ignored = split_overrides(overrides, TESTED_KEYS)
     for text in ignored:
@@ -50,11 +47,7 @@ def retest(
         run_dir, plugins_of(ctx), checkpoint_name=checkpoint, overrides=applied, ignored=ignored, out=out,
         command=command_line(),
     )  # fmt: skip
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    print_tables(report)
-    console.info(f"wrote {folder / MARKDOWN_FILE} and the files it links")
+    show_report(report, folder, as_json)
 
 
 def register(cli: typer.Typer) -> None:
