@@ -135,8 +135,11 @@ def pkd_recipe(name: str, data: dict[str, Any], output: Path, pretrained: bool) 
 
 
 def gkd_recipe(name: str, data: dict[str, Any], output: Path) -> dict[str, Any]:
-    gkd_epochs = {"teacher_epochs": EPOCHS["gkd_teacher"], "epochs": EPOCHS["gkd_student"]}
-    gkd_epochs["generative_ramp_epochs"] = EPOCHS["gkd_student"]
+    gkd_epochs = {
+        "teacher_epochs": EPOCHS["gkd_teacher"],
+        "epochs": EPOCHS["gkd_student"],
+        "generative_ramp_epochs": EPOCHS["gkd_student"],
+    }
     return {
         **common(name, data, output),
         "modalities": {"iframe": {"name": "iframe"}},
