@@ -24,8 +24,10 @@ Every run carves a validation split out of the fold's training videos by group
 checkpoints, the teacher order, the ensembles' fit (``sum``, ``mean``,
 ``fusion``, ``wise``) and the early-exit threshold; the fold's test videos are
 only reported. WISE is also refitted on the train split's scores, for the
-comparison. Settings are fixed here, before any run, and never chosen on a
-fold's test videos.
+comparison, and the train and validation splits' own top-1 of every head and
+exit set is tabled ("off the test split"): what explains the test figures
+without reading the test videos. Settings are fixed here, before any run, and
+never chosen on a fold's test videos.
 
 EgoGestAR's raw clips (H.264 with B-frames) are re-encoded once with
 ``pkd prepare`` into ``WORK/egogest-prepared``. Runs are kept under
