@@ -171,36 +171,35 @@ def run(recipe: dict[str, Any], work: Path) -> dict[str, Any]:
     return json.loads(report.read_text())
 
 
-def wise_fitted_on_train(run_dir: Path) -> dict[str, float]:
+def wise_fitted_on_train(run_dir: Path, score_sets: dict[str, dict[str, Any]]) -> dict[str, float]:
     """WISE of every schedule refitted on the train split's scores (instead of the validation split's): test top-1."""
     from pkd_toolkit.ensembles.evaluation import evaluate_ensembles
     from pkd_toolkit.plugin.manager import load_plugins
-    from pkd_toolkit.report.build import load_score_sets
     from pkd_toolkit.run_folder.opening import load_run_recipe
 
     plugins = load_plugins()
     recipe = load_run_recipe(run_dir, plugins.registry, ["ensembles=[{name: sum}, {name: wise}]"])
     result = {}
     with tempfile.TemporaryDirectory() as scratch:  # its fitted states, not the run's
-        for schedule, splits in load_score_sets(run_dir).items():
+        for schedule, splits in score_sets.items():
             sections = evaluate_ensembles(recipe, plugins.registry, splits["train"], splits["test"], Path(scratch))
             result[schedule] = next(e["top1"] for e in sections["ensembles"] if e["name"] == "wise")
     return result
 
 
-def fit_off_test(run_dir: Path) -> dict[str, dict[str, float]]:
+def fit_off_test(score_sets: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Top-1 of the networks' heads and the mean over each schedule's exits, on the train and validation splits.
 
     What explains the test figures without looking at the test videos: a teacher that does not fit its own
     training videos cannot teach exits that imitate it (``alpha: 0``) to do better.
     """
-    from pkd_toolkit.report.build import load_score_sets
+    from pkd_toolkit.scores.metrics import topk_accuracy
 
     def top1(scores, labels) -> float:
-        return float((scores.consensus().argmax(axis=1) == labels).mean())
+        return topk_accuracy(scores.consensus(), labels, 1)
 
     result: dict[str, dict[str, float]] = {}
-    for schedule, splits in load_score_sets(run_dir).items():
+    for schedule, splits in score_sets.items():
         for split in [split for split in ("train", "val") if split in splits]:
             score_set = splits[split]
             row = result.setdefault(split, {})
@@ -363,6 +362,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON summary instead of the tables")
     parser.add_argument("--smoke", action="store_true", help="one epoch per stage: checks the runs, gives no figures")
     arguments = parser.parse_args()
+    from pkd_toolkit.report.build import load_score_sets  # after parsing: --help stays quick
+
     if arguments.smoke:
         EPOCHS.update(dict.fromkeys(EPOCHS, 1))
         EXIT_SCHEDULE["epochs"] = 1
@@ -379,10 +380,12 @@ def main() -> None:
             "imagenet": run(pkd_recipe(names["imagenet"], data, work / "runs", pretrained=True), work),
             "gkd": run(gkd_recipe(names["gkd"], data, work / "runs"), work),
         }
-        for config in ("scratch", "imagenet"):
-            result[f"{config}_wise_train"] = wise_fitted_on_train(work / "runs" / names[config])
         for config, name in names.items():
-            result[f"{config}_off_test"] = fit_off_test(work / "runs" / name)
+            run_dir = work / "runs" / name
+            score_sets = load_score_sets(run_dir)  # read once for both
+            if config != "gkd":  # GKD's student has no exits to ensemble
+                result[f"{config}_wise_train"] = wise_fitted_on_train(run_dir, score_sets)
+            result[f"{config}_off_test"] = fit_off_test(score_sets)
         finals = {(r["schedule"], r["network"]): r["top1"] for r in result["gkd"]["exits"] if r["exit"] == "final"}
         result.update(gkd_student=finals[("gkd", "student")], gkd_alone=finals[("backbone", "student")],
                       gkd_teacher=finals[("backbone", "teacher")])  # fmt: skip

@@ -62,7 +62,9 @@ def test_the_real_data_benchmark_explains_with_the_train_and_val_splits_only(fin
     import numpy as np
 
     bench = load_benchmark("bench_real")
-    fits = bench.fit_off_test(finished_run.dir)
+    from pkd_toolkit.report.build import load_score_sets
+
+    fits = bench.fit_off_test(load_score_sets(finished_run.dir))
     assert list(fits) == ["train", "val"]  # never the test split
     schedules = sorted(p.name for p in (finished_run.dir / "scores").iterdir() if p.name != "backbone")
     for split, row in fits.items():
