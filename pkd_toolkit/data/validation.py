@@ -74,11 +74,12 @@ def carve_validation(
 def _groups(ids: Sequence[str], dataset_groups: Sequence[str] | None, pattern: str | None) -> tuple[list[str], str]:
     if pattern is not None:
         regex = re.compile(pattern)
-        keys = []
-        for sample in ids:
-            match = regex.search(sample)
-            keys.append(sample if match is None else (match.group(1) if regex.groups else match.group(0)))
-        unmatched = sum(regex.search(sample) is None for sample in ids)
+        matches = [regex.search(sample) for sample in ids]
+        keys = [
+            sample if match is None else (match.group(1) if regex.groups else match.group(0))
+            for sample, match in zip(ids, matches, strict=True)
+        ]
+        unmatched = matches.count(None)
         if unmatched == len(ids):
             raise UsageError(f"data.val.group: the pattern {pattern!r} matches none of the training videos' names (e.g. {ids[0]!r})")
         note = f" ({unmatched} video(s) it does not match are groups of their own)" if unmatched else ""
