@@ -129,15 +129,18 @@ def full_rgb_tsn(clips) -> Callable[[], None]:
     return run
 
 
-def extraction(clips, wanted, jit: bool = True) -> Callable[[], None]:
-    """``read_representations`` of every clip; ``jit=False``: with the numpy kernels (``PKD_JIT=0``), to compare."""
+def extraction(clips, wanted, jit: bool = True, reuse: bool = True) -> Callable[[], None]:
+    """``read_representations`` of every clip, into reused buffers as the loader calls it.
+
+    ``jit=False``: with the numpy kernels (``PKD_JIT=0``); ``reuse=False``: into new arrays; both to compare.
+    """
 
     def run() -> None:
         saved = os.environ.get("PKD_JIT")
         os.environ["PKD_JIT"] = "1" if jit else "0"
         try:
             for video, positions in clips:
-                read_representations(video, positions, wanted)
+                read_representations(video, positions, wanted, reuse=reuse)
         finally:
             os.environ.pop("PKD_JIT") if saved is None else os.environ.update(PKD_JIT=saved)
 
@@ -208,6 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
         clips = sampled_clips(videos, args.clips)
         measurements = {f"extract {name}": (extraction(clips, wanted), args.clips) for name, wanted in MODALITIES.items()}
         measurements[f"extract {TARGET_KEY}, numpy kernels"] = (extraction(clips, MODALITIES[TARGET_KEY], jit=False), args.clips)
+        measurements[f"extract {TARGET_KEY}, new arrays"] = (extraction(clips, MODALITIES[TARGET_KEY], reuse=False), args.clips)
         for name in ("iframe", TARGET_KEY, "mv + residual (per frame)"):
             measurements[f"plain decode of {name} frames"] = (plain_decode(clips, MODALITIES[name], rgb=False), args.clips)
             measurements[f"plain decode+rgb of {name} frames"] = (plain_decode(clips, MODALITIES[name], rgb=True), args.clips)
@@ -231,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         / rates["plain decode of mv + residual (per frame) frames"],
         "accumulated mv+residual, compiled kernels / numpy kernels": rates[f"extract {TARGET_KEY}"]
         / rates[f"extract {TARGET_KEY}, numpy kernels"],
+        "accumulated mv+residual into new arrays / plain decode of its frames": rates[f"extract {TARGET_KEY}, new arrays"] / decode,
         "iframe clips / full-RGB TSN clips": rates["extract iframe"] / rates["full-RGB TSN decode"],
         "iframe loader (0 workers) / rgb loader (0 workers)": loader_rates["iframe, 0 workers"] / loader_rates["rgb, 0 workers"],
         "cache: memory later epochs / cache: none": cache["later epochs, cache: memory"] / cache["every epoch, cache: none"],

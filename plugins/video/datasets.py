@@ -285,7 +285,7 @@ def clip_inputs(
     else:
         positions = centred_positions(index.frames, config.test_segments, config.test_clips)
         views = evaluation_views(index.height, index.width, config.size, config.resize_to, config.test_crops)
-    arrays = read_representations(path, positions, wanted, index=index, memory=memory)
+    arrays = read_representations(path, positions, wanted, index=index, memory=memory, reuse=True)  # copied out below
     inputs = {}
     for key, representation in wanted.items():
         frames = arrays[key]

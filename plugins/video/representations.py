@@ -24,6 +24,7 @@ the per-representation code is short and reads best beside that pass.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,11 +48,15 @@ def read_representations(
     *,
     index: VideoIndex | None = None,
     memory: DecodedVideo | None = None,
+    reuse: bool = False,
 ) -> dict[str, np.ndarray]:
     """For each key of ``wanted``, the representation at every position: ``[len(positions), H, W, C]``.
 
     Positions outside the video are clamped to it. With ``memory`` (a video
-    decoded earlier) nothing is decoded. Raises :class:`VideoError` for
+    decoded earlier) nothing is decoded. ``reuse=True`` writes into this
+    thread's buffers rather than new arrays: the next call with ``reuse`` from
+    the same thread overwrites them (for callers that copy the arrays out at
+    once, as the loader's transforms do). Raises :class:`VideoError` for
     unreadable files and :class:`UnsupportedVideo` for streams that cannot
     give what is asked (e.g. B-frames).
     """
@@ -60,7 +65,7 @@ def read_representations(
     index.require(motion=motion)
     positions = [min(max(int(p), 0), index.frames - 1) for p in positions]
     plans = _plan(index, positions, wanted)
-    outputs = _outputs(wanted, len(positions), index, plans)
+    outputs = _outputs(wanted, len(positions), index, plans, reuse)
     if memory is not None:
         for start in sorted(plans):
             _GopPass(index, plans[start], wanted, outputs).run(memory.frames(start, plans[start].last))
@@ -185,18 +190,40 @@ class DecodedVideo:
             yield frame_index, self.stored[frame_index]
 
 
-def _outputs(wanted: Mapping[str, Representation], count: int, index: VideoIndex, plans: dict[int, _GopPlan]) -> dict[str, np.ndarray]:
+def _outputs(
+    wanted: Mapping[str, Representation], count: int, index: VideoIndex, plans: dict[int, _GopPlan], reuse: bool
+) -> dict[str, np.ndarray]:
     """The output arrays: zeros where no frame is computed (no P-frame to take motion from), the rest left to be written."""
     outputs = {}
     for key, representation in wanted.items():
         dtype = np.uint8 if representation.kind in ("iframe", "rgb") else np.float32
-        outputs[key] = np.empty((count, index.height, index.width, representation.channels), dtype=dtype)
+        shape = (count, index.height, index.width, representation.channels)
+        outputs[key] = _reused_buffer(key, shape, dtype) if reuse else np.empty(shape, dtype=dtype)
     written = {(key, slot) for plan in plans.values() for targets in plan.targets.values() for key, slot in targets}
     for key, output in outputs.items():
         for slot in range(count):
             if (key, slot) not in written:
                 output[slot] = 0
     return outputs
+
+
+_buffers = threading.local()
+
+
+def _reused_buffer(key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """This thread's buffer for ``key``, made again only when the shape changes.
+
+    A clip's float outputs are megabytes: fresh arrays come as fresh pages from
+    the system, and faulting them in cost about a fifth of the extraction of
+    accumulated MV and residual (measured by benchmarks/bench_loader.py).
+    """
+    kept = getattr(_buffers, "arrays", None)
+    if kept is None:
+        kept = _buffers.arrays = {}
+    buffer = kept.get(key)
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        buffer = kept[key] = np.empty(shape, dtype=dtype)
+    return buffer
 
 
 @dataclass

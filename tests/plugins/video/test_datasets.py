@@ -96,6 +96,19 @@ def test_splits_follow_the_videos_order_and_test_clips_stack_every_view(registry
     assert opened.segments == 4 * 2 * 10 and torch.equal(opened.load("mv"), clip["inputs"]["mv"])
 
 
+def test_a_clip_keeps_its_values_when_the_next_clip_is_read(registry, tiny_synthetic):
+    # no crop resize and no normalisation: the transforms' only copy is what keeps a clip from the reused decode buffers
+    dataset = build(registry, "datasets", "hmdb51", root=tiny_synthetic / "videos", splits=tiny_synthetic / "splits",
+                    size=48, test_resize=48, test_segments=3, normalization="none")  # fmt: skip
+    test = dataset.split("test", modalities=modalities(registry, "mv", "iframe"), training=False)
+    first = test[0]["inputs"]
+    kept = {key: value.clone() for key, value in first.items()}
+    second = test[1]["inputs"]
+    assert not torch.equal(second["iframe"], kept["iframe"])
+    for key in kept:
+        assert torch.equal(first[key], kept[key]), key
+
+
 def test_an_opened_file_decodes_only_the_rows_asked_and_what_those_frames_give(registry, tiny_synthetic, monkeypatch):
     from pkd_plugins.video import file_inputs
 

@@ -130,6 +130,18 @@ def test_decoding_into_memory_gives_the_same_clips(known_motion):
         np.testing.assert_array_equal(direct[key], cached[key])
 
 
+def test_reused_buffers_hold_the_same_values_and_are_written_again_by_the_next_call(known_motion):
+    fresh = read_representations(known_motion.path, [3, 14, 20], ALL)
+    reused = read_representations(known_motion.path, [3, 14, 20], ALL, reuse=True)
+    for key in ALL:
+        np.testing.assert_array_equal(reused[key], fresh[key])
+    following = read_representations(known_motion.path, [5, 9, 17], ALL, reuse=True)
+    assert all(following[key] is reused[key] for key in ALL)  # no new pages per clip: what the loader relies on
+    assert not np.array_equal(following["mv"], fresh["mv"])  # and the caller's earlier values are gone
+    other_shape = read_representations(known_motion.path, [5], ALL, reuse=True)
+    assert other_shape["rgb"].shape[0] == 1 and read_representations(known_motion.path, [3, 14, 20], ALL)["mv"] is not other_shape["mv"]
+
+
 def test_exported_vectors_equal_the_published_reference_exactly():
     folder = shared("mv_reference")
     reference = np.load(folder / "vid_mpeg4_part2_mvs_first36.npz")
