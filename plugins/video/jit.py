@@ -2,13 +2,13 @@
 
 The video plugin's hottest loops (following motion back to the I-frame, the
 accumulated motion and the residual's gather: :mod:`.trace_kernels`) have two
-implementations with the same results, bit for bit: numpy, the reference and
-the default, and numba kernels compiled on first use and cached on disk by
-numba (``pip install pkd-toolkit[jit]``). ``PKD_JIT`` chooses: ``auto`` (the
-default) uses numba where it is installed, ``1`` asks for it, ``0`` never
-uses it. Where numba was asked for or is installed but cannot be imported or
-cannot compile (a NumPy it does not support, a broken llvmlite), every caller
-falls back to numpy after one :class:`JitUnavailable` warning per process.
+implementations with the same results, bit for bit: numpy, the reference the
+tests compare against, and numba kernels (a dependency), compiled on first use
+and cached on disk by numba. ``PKD_JIT`` chooses: ``auto`` (the default) uses
+numba where it is installed, ``1`` asks for it, ``0`` never uses it. Where
+numba was asked for or is installed but cannot be imported or cannot compile
+(a NumPy it does not support, a broken llvmlite), every caller falls back to
+numpy after one :class:`JitUnavailable` warning per process.
 
 numba is imported only by the modules this loads, and only when a kernel is
 first asked for: ``pkd --help`` never pays for it.
