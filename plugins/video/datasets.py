@@ -38,6 +38,7 @@ from pkd_plugins.video.formats import (
     ucf101_group,
     video_finder,
 )
+from pkd_plugins.video.jit import kernels
 from pkd_plugins.video.modalities import Representation, representations_of
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
@@ -230,8 +231,11 @@ class ClipDataset(TorchDataset):
     ):
         self.entries, self.wanted, self.config, self.training = list(entries), dict(wanted), config, training
         self.log, self.memory = log, memory
+        # load the compiled kernels here, once: DataLoader workers forked later inherit them
         if any(r.uses_motion and r.precision == "integer" for r in self.wanted.values()):
-            trace_class("integer")  # load the compiled kernels here, once: DataLoader workers forked later inherit them
+            trace_class("integer")
+        if any(r.kind in ("iframe", "rgb") for r in self.wanted.values()):
+            kernels("transform_kernels")
 
     def __len__(self) -> int:
         return len(self.entries)

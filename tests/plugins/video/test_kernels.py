@@ -13,6 +13,7 @@ from pkd_plugins.video.modalities import Representation
 from pkd_plugins.video.motion import MV_COLUMNS, motion_fields
 from pkd_plugins.video.representations import read_representations
 from pkd_plugins.video.tracing import IntegerTrace, TracePool, trace_class
+from pkd_plugins.video.transforms import View, apply_view
 
 from .conftest import SHARED_DATA
 from .test_motion import random_table
@@ -96,6 +97,26 @@ def test_clips_of_real_videos_are_identical_with_and_without_the_kernels(known_m
         for key in ACCUMULATED:
             assert expected[key].tobytes() == got[key].tobytes(), (video, key)
         assert np.abs(got["mv"]).max() > 0  # something moved
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        View(0, 0, 24, 24),  # no resize: the kernel reads the crop in place
+        View(5, 7, 24, 24, flip=True),  # a cropped, mirrored view: negative strides
+        View(3, 2, 40, 41, flip=True),  # resized by Pillow first, then mirrored
+        View(47, 63, 1, 1),  # one pixel, stretched
+    ],
+)
+@pytest.mark.parametrize(("kind", "normalization"), [("iframe", "coviar"), ("rgb", "none")])
+def test_compiled_8bit_normalisation_equals_numpy_bit_for_bit(view, kind, normalization, monkeypatch):
+    frames = np.random.default_rng(view.top).integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    monkeypatch.setenv("PKD_JIT", "0")
+    expected = apply_view(frames, kind, view, 24, normalization)
+    monkeypatch.setenv("PKD_JIT", "1")
+    assert jit.kernels("transform_kernels") is not None
+    got = apply_view(frames, kind, view, 24, normalization)
+    assert got.shape == (3, 3, 24, 24) and expected.tobytes() == got.tobytes()
 
 
 def test_single_frame_gops_give_zero_motion_either_way(tmp_path, monkeypatch):
