@@ -1,7 +1,8 @@
 """Whether the compiled kernels (numba) can be used here, decided once per process.
 
 The video plugin's hottest loops (following motion back to the I-frame, the
-accumulated motion and the residual's gather: :mod:`.trace_kernels`) have two
+accumulated motion and the residual's gather: :mod:`.trace_kernels`; the
+8-bit clips' normalisation: :mod:`.transform_kernels`) have two
 implementations with the same results, bit for bit: numpy, the reference the
 tests compare against, and numba kernels (a dependency), compiled on first use
 and cached on disk by numba. ``PKD_JIT`` chooses: ``auto`` (the default) uses
