@@ -42,7 +42,6 @@ from pkd_plugins.video.jit import kernels
 from pkd_plugins.video.modalities import Representation, representations_of
 from pkd_plugins.video.representations import DecodedVideo, read_representations
 from pkd_plugins.video.sampling import centred_positions, random_positions
-from pkd_plugins.video.tracing import trace_class
 from pkd_plugins.video.transforms import apply_view, evaluation_views, multiscale_view
 from pkd_toolkit.api import PkdError, UsageError
 
@@ -231,11 +230,8 @@ class ClipDataset(TorchDataset):
     ):
         self.entries, self.wanted, self.config, self.training = list(entries), dict(wanted), config, training
         self.log, self.memory = log, memory
-        # load the compiled kernels here, once: DataLoader workers forked later inherit them
-        if any(r.uses_motion and r.precision == "integer" for r in self.wanted.values()):
-            trace_class("integer")
-        if any(r.kind in ("iframe", "rgb") for r in self.wanted.values()):
-            kernels("transform_kernels")
+        for compiled in ("trace_kernels", "transform_kernels"):  # loaded once here: DataLoader workers forked later inherit them
+            kernels(compiled)
 
     def __len__(self) -> int:
         return len(self.entries)
