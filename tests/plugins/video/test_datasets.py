@@ -105,8 +105,8 @@ def test_a_clip_keeps_its_values_when_the_next_clip_is_read(registry, tiny_synth
     kept = {key: value.clone() for key, value in first.items()}
     second = test[1]["inputs"]
     assert not torch.equal(second["iframe"], kept["iframe"])
-    for key in kept:
-        assert torch.equal(first[key], kept[key]), key
+    for key, values in kept.items():
+        assert torch.equal(first[key], values), key
 
 
 def test_an_opened_file_decodes_only_the_rows_asked_and_what_those_frames_give(registry, tiny_synthetic, monkeypatch):
