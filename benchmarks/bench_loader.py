@@ -9,7 +9,8 @@ rounds that alternate the measurements, keeping each one's best round, in this
 process's CPU time (wall time for loaders with workers), so that other jobs on
 a shared machine disturb the ratios as little as possible:
 
-- extraction: ``read_representations`` for each modality (numpy arrays, no transforms);
+- extraction: ``read_representations`` for each modality (numpy arrays, no transforms),
+  into reused buffers as the loader calls it (and, for the target, into new arrays);
 - plain decode: the same GOP prefixes decoded by the same decoder without
   extracting anything (``decode``), and with every decoded frame converted to
   RGB (``decode+rgb``): the rate the targets are measured against;
